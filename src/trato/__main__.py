@@ -1,0 +1,3 @@
+from trato.cli import main
+
+main()

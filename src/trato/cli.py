@@ -1,0 +1,198 @@
+"""The ``trato`` command: serve, migrate, demo data, sources, tokens and bulk import."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from trato.core.errors import ConfigurationError, TratoError
+
+app = typer.Typer(help="trato: customer memory and communications.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sources_app = typer.Typer(help="Systems that send events (write keys).", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+import_app = typer.Typer(help="Bulk import from CSV or JSON Lines files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sources_app, name="sources")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+DEMO_CREDENTIALS = Path(".trato_demo.json")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from trato.core.settings import get_settings
+
+    settings = get_settings()
+    settings.resolved_secret_key()
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply schema migrations up to REVISION (default: the newest)."""
+    _settings()
+    from trato.core import migrate
+
+    migrate.upgrade(revision)
+    console.print(f"[green]database at {revision}[/green]")
+
+
+@sources_app.command("create")
+def sources_create(
+    name: str,
+    channel: Annotated[str | None, typer.Option(help="default channel of its events, e.g. web")] = None,
+    department: Annotated[str | None, typer.Option(help="default department, e.g. sales")] = None,
+) -> None:
+    """Create a source and print its write key (shown once)."""
+    _settings()
+    from trato.core.db import unit_of_work
+    from trato.ingest import service
+
+    with unit_of_work() as session:
+        source, key = service.create_source(
+            session, name=name, actor="cli", default_channel=channel, default_department=department
+        )
+    console.print(f"source [bold]{source.name}[/bold] ({source.id})")
+    console.print(f"write key: [bold]{key}[/bold]")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="who or what uses the token")],
+    role: Annotated[str, typer.Option(help="admin, editor or viewer")] = "viewer",
+) -> None:
+    """Create an API token and print it (shown once)."""
+    _settings()
+    from trato.console import service
+    from trato.core.db import unit_of_work
+
+    with unit_of_work() as session:
+        token, secret = service.create_token(session, name=name, role=role, actor="cli")
+    console.print(f"token [bold]{token.name}[/bold] ({token.id}, role {token.role})")
+    console.print(f"secret: [bold]{secret}[/bold]")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="how many customers to generate")] = 10_000,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same company")] = 7,
+) -> None:
+    """Load a realistic demo company (customers in Spain, Mexico, the US and the UK, a year of events)."""
+    _settings()
+    from trato.demo import service
+
+    credentials = service.load_demo(customers=customers, seed=seed, progress=console)
+    DEMO_CREDENTIALS.write_text(json.dumps(credentials, indent=2))
+    os.chmod(DEMO_CREDENTIALS, 0o600)
+    _print_credentials(credentials)
+
+
+def _print_credentials(credentials: dict[str, str]) -> None:
+    settings = _settings()
+    console.print(f"\n  console:      [bold]{settings.base_url}/[/bold]")
+    for label, key in (("admin user", "admin_email"), ("password", "admin_password"),
+                       ("API token", "api_token"), ("write key", "write_key")):
+        if key in credentials:
+            console.print(f"  {label + ':':13} [bold]{credentials[key]}[/bold]")
+
+
+@app.command()
+def setup(
+    demo_customers: Annotated[int, typer.Option(help="demo customers to load into an empty database")] = 10_000,
+) -> None:
+    """Migrate, load the demo data into an empty database, print how to sign in (used by make run)."""
+    _settings()
+    from trato.core import migrate
+
+    empty = migrate.is_empty()
+    migrate.upgrade()
+    if empty or not DEMO_CREDENTIALS.exists():
+        from trato.core.db import new_session
+        from trato.customers.models import Customer
+
+        with new_session(readonly=True) as session:
+            has_customers = session.query(Customer.id).limit(1).first() is not None
+        if not has_customers:
+            demo(customers=demo_customers, seed=7)
+            return
+    if DEMO_CREDENTIALS.exists():
+        _print_credentials(json.loads(DEMO_CREDENTIALS.read_text()))
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="do not run queued work in this process")] = False,
+) -> None:
+    """Serve the API, the tracking endpoints and the console."""
+    import uvicorn
+
+    settings = _settings()
+    os.environ["TRATO_IN_PROCESS_WORKER"] = "0" if no_worker else "1"
+    console.print(f"trato on [bold]http://{host}:{port}/[/bold] ({'SQLite' if settings.is_sqlite else 'PostgreSQL'})")
+    uvicorn.run("trato.app:create_app", factory=True, host=host, port=port, log_level="warning",
+                http="httptools", loop="uvloop", access_log=False)
+
+
+@import_app.command("customers")
+def import_customers(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a .csv or .jsonl file")],
+    report: Annotated[Path | None, typer.Option(help="write rejected rows to this CSV")] = None,
+) -> None:
+    """Import customers (traits and identities); re-running the same file changes nothing."""
+    _settings()
+    from trato.ingest import importer
+
+    outcome = importer.import_customers(path, progress=console)
+    _import_summary(outcome, report)
+
+
+@import_app.command("events")
+def import_events(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a .jsonl file of Segment calls")],
+    source: Annotated[str, typer.Option(help="name of the source the events come from")] = "import",
+    report: Annotated[Path | None, typer.Option(help="write rejected rows to this CSV")] = None,
+) -> None:
+    """Import events (Segment calls, one JSON object a line); idempotent by messageId."""
+    _settings()
+    from trato.ingest import importer
+
+    outcome = importer.import_events(path, source_name=source, progress=console)
+    _import_summary(outcome, report)
+
+
+def _import_summary(outcome, report: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from trato.ingest import importer
+
+    console.print(
+        f"read {outcome.read} rows: {outcome.stored} stored, {outcome.unchanged} already there, "
+        f"{len(outcome.rejected)} rejected"
+    )
+    for row in outcome.rejected[:10]:
+        console.print(f"  line {row.line}: [red]{row.code}[/red] {row.message}")
+    if report is not None:
+        importer.write_report(outcome.rejected, report)
+        console.print(f"rejected rows written to {report}")
+    if outcome.rejected:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"[red]configuration error[/red] {exc.message}")
+        sys.exit(2)
+    except TratoError as exc:
+        err.print(f"[red]{exc.code}[/red] {exc.message}")
+        sys.exit(1)

@@ -1,0 +1,7 @@
+"""Console shell (placeholder until the pages land)."""
+
+from fastapi import FastAPI
+
+
+def mount(app: FastAPI) -> None:
+    return None

@@ -1,0 +1,138 @@
+"""All configuration in one place, read from the environment (prefix ``TRATO_``) or ``.env``.
+
+A wrong value stops start-up with a message that names the setting
+(:func:`load_settings` turns pydantic's error into :class:`ConfigurationError`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zoneinfo
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from trato.core.errors import ConfigurationError
+
+SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+SECRET_FILE = ".trato_secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRATO_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./trato.db"
+    redis_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    base_url: str = "http://127.0.0.1:8000"
+    default_timezone: str = "Europe/Madrid"
+    default_region: str = "ES"
+    default_language: str = "es"
+    log_level: str = "INFO"
+    # Identity kinds of which one person has at most one value: two customers holding
+    # different values of such a kind are never merged automatically.
+    exclusive_identity_kinds: list[str] = ["user_id"]
+    ingest_max_event_bytes: int = 32 * 1024
+    ingest_max_batch_bytes: int = 500 * 1024
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        driver = url.drivername
+        if driver == "postgresql":
+            return value.replace("postgresql://", "postgresql+psycopg://", 1)
+        if driver not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"unsupported database {driver!r}; use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in ("es", "en"):
+            raise ValueError("must be 'es' or 'en'")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @model_validator(mode="after")
+    def _secret(self) -> Settings:
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ValueError("TRATO_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; on the embedded default one is generated once and kept beside the database."""
+        if self.secret_key:
+            return self.secret_key
+        if not self.is_sqlite:
+            raise ConfigurationError(
+                "TRATO_SECRET_KEY", "is required when TRATO_DATABASE_URL is not SQLite (32+ characters)"
+            )
+        path = Path(SECRET_FILE)
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            os.chmod(path, 0o600)
+        self.secret_key = path.read_text().strip()
+        return self.secret_key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a bad value raises ConfigurationError naming the ``TRATO_`` variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "secret_key"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"TRATO_{field.upper()}", message) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

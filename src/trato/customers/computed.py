@@ -1,0 +1,166 @@
+"""Computed traits and rollups: kept up to date on ingest, rebuilt from events after a merge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, bindparam, case, cast, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from trato.core.clock import as_utc, parse_timestamp
+from trato.core.db import insert_for
+from trato.customers.models import Customer, Event, EventRollup
+
+PURCHASE_KIND = "purchase"
+
+
+def rollup_name(kind: str, name: str | None) -> str:
+    """The key an event is counted under: the event name for tracked events, else its kind."""
+    if kind in ("track", PURCHASE_KIND) and name:
+        return name[:200]
+    return f"{kind}:{name}"[:200] if name else kind
+
+
+def utc_day(session: Session, column: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column)
+    return cast(func.timezone("UTC", column), Date)
+
+
+def add_rollups(session: Session, counts: dict[tuple[str, str, date], int]) -> None:
+    """Add counts to (customer, name, day) rollups in one statement."""
+    if not counts:
+        return
+    insert = insert_for(session)
+    stmt = insert(EventRollup)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["customer_id", "name", "day"],
+        set_={"count": EventRollup.count + stmt.excluded["count"]},
+    )
+    session.execute(
+        stmt,
+        [{"customer_id": c, "name": n, "day": d, "count": k} for (c, n, d), k in counts.items()],
+    )
+
+
+def apply_event_totals(session: Session, totals: Iterable[dict[str, Any]]) -> None:
+    """Fold one batch's per-customer totals into the computed traits, in one executemany.
+
+    Each row: customer_id, n, first, last, last_channel, channel_at, purchases, revenue,
+    last_purchase.
+    """
+    rows = list(totals)
+    if not rows:
+        return
+    c = Customer.__table__.c
+
+    stmt = (
+        update(Customer.__table__)
+        .where(c.id == bindparam("b_id"))
+        .values(
+            event_count=c.event_count + bindparam("b_n"),
+            first_seen_at=case(
+                (c.first_seen_at.is_(None), bindparam("b_first", type_=c.first_seen_at.type)),
+                (c.first_seen_at > bindparam("b_first"), bindparam("b_first")),
+                else_=c.first_seen_at,
+            ),
+            last_seen_at=case(
+                (c.last_seen_at.is_(None), bindparam("b_last", type_=c.last_seen_at.type)),
+                (c.last_seen_at < bindparam("b_last"), bindparam("b_last")),
+                else_=c.last_seen_at,
+            ),
+            last_channel=case(
+                (bindparam("b_channel", type_=c.last_channel.type).is_(None), c.last_channel),
+                (c.last_seen_at.is_(None), bindparam("b_channel")),
+                (c.last_seen_at <= bindparam("b_channel_at", type_=c.last_seen_at.type), bindparam("b_channel")),
+                else_=c.last_channel,
+            ),
+            purchase_count=c.purchase_count + bindparam("b_purchases"),
+            lifetime_value_cents=c.lifetime_value_cents + bindparam("b_revenue"),
+            last_purchase_at=case(
+                (bindparam("b_last_purchase", type_=c.last_purchase_at.type).is_(None), c.last_purchase_at),
+                (c.last_purchase_at.is_(None), bindparam("b_last_purchase")),
+                (c.last_purchase_at < bindparam("b_last_purchase"), bindparam("b_last_purchase")),
+                else_=c.last_purchase_at,
+            ),
+        )
+    )
+    session.connection().execute(
+        stmt,
+        [
+            {
+                "b_id": r["customer_id"],
+                "b_n": r["n"],
+                "b_first": r["first"],
+                "b_last": r["last"],
+                "b_channel": r["last_channel"],
+                "b_channel_at": r["channel_at"],
+                "b_purchases": r["purchases"],
+                "b_revenue": r["revenue"],
+                "b_last_purchase": r["last_purchase"],
+            }
+            for r in rows
+        ],
+    )
+
+
+def rebuild(session: Session, customer_ids: Iterable[str]) -> None:
+    """Recompute computed traits and rollups of these customers from their events."""
+    for customer_id in customer_ids:
+        totals = session.execute(
+            select(
+                func.count(Event.id),
+                func.min(Event.occurred_at),
+                func.max(Event.occurred_at),
+                func.coalesce(func.sum(Event.revenue_cents), 0),
+            ).where(Event.customer_id == customer_id)
+        ).one()
+        purchases = session.execute(
+            select(func.count(Event.id), func.max(Event.occurred_at)).where(
+                Event.customer_id == customer_id, Event.kind == PURCHASE_KIND
+            )
+        ).one()
+        last_channel = session.scalar(
+            select(Event.channel)
+            .where(Event.customer_id == customer_id, Event.channel.is_not(None))
+            .order_by(Event.occurred_at.desc(), Event.id.desc())
+            .limit(1)
+        )
+        session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(
+                event_count=totals[0],
+                first_seen_at=_aware(totals[1]),
+                last_seen_at=_aware(totals[2]),
+                lifetime_value_cents=int(totals[3]),
+                purchase_count=purchases[0],
+                last_purchase_at=_aware(purchases[1]),
+                last_channel=last_channel,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(delete(EventRollup).where(EventRollup.customer_id == customer_id))
+        day = utc_day(session, Event.occurred_at)
+        counts: dict[tuple[str, str, date], int] = {}
+        for kind, name, event_day, count in session.execute(
+            select(Event.kind, Event.name, day, func.count())
+            .where(Event.customer_id == customer_id)
+            .group_by(Event.kind, Event.name, day)
+        ):
+            if isinstance(event_day, str):
+                event_day = date.fromisoformat(event_day)
+            key = (customer_id, rollup_name(kind, name), event_day)
+            counts[key] = counts.get(key, 0) + count
+        add_rollups(session, counts)
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    # Aggregates bypass the column type on SQLite and come back as text.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_timestamp(value)
+    return as_utc(value)

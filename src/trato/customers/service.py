@@ -1,0 +1,310 @@
+"""The customer memory's public face: other domains and the API call these functions only.
+
+Functions take the session first and keyword-only arguments after it; none commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from trato.core import audit
+from trato.core.clock import iso, utcnow
+from trato.core.db import insert_for
+from trato.core.ids import new_id
+from trato.customers import computed, merges
+from trato.customers.errors import CustomerNotFound, IdentityTaken, InvalidTrait
+from trato.customers.identities import normalize as normalize_identity
+from trato.customers.models import Customer, CustomerMerge, Event, EventRollup, Identity
+from trato.customers.resolution import Observation, Resolution, Resolver
+from trato.customers.traits import MAX_TRAITS_BYTES, typed_columns
+
+__all__ = [
+    "Customer", "CustomerMerge", "Event", "Identity", "Observation", "Resolution", "Resolver",
+    "normalize_identity", "check_traits", "get_customer", "resolve_reference", "lookup",
+    "search", "timeline", "event_counts", "merge_log", "merge", "unmerge", "record_event",
+    "create_customer", "set_traits", "add_identity", "rebuild_computed",
+]
+
+TIMELINE_KINDS = (
+    "identify", "track", "page", "screen", "group", "alias", "purchase",
+    "message_sent", "message_received", "case", "consent", "note",
+)
+
+
+def check_traits(traits: dict[str, Any]) -> None:
+    """Refuse traits that are too large or whose well-known values are wrong."""
+    if len(orjson.dumps(traits)) > MAX_TRAITS_BYTES:
+        raise InvalidTrait(f"traits exceed {MAX_TRAITS_BYTES // 1024} KB")
+    typed_columns(traits)
+
+
+def get_customer(session: Session, customer_id: str, *, follow_merges: bool = True) -> Customer:
+    """A profile by trato id; a merged id leads to the profile it was merged into."""
+    customer = session.get(Customer, customer_id)
+    seen = 0
+    while customer is not None and customer.merged_into_id and follow_merges and seen < 50:
+        customer = session.get(Customer, customer.merged_into_id)
+        seen += 1
+    if customer is None:
+        raise CustomerNotFound(f"customer {customer_id} does not exist", details={"customer_id": customer_id})
+    return customer
+
+
+def lookup(session: Session, *, kind: str, value: str) -> Customer:
+    """The profile that owns an identity (kind and value normalised first)."""
+    kind, value = normalize_identity(kind, value)
+    customer_id = session.scalar(select(Identity.customer_id).where(Identity.kind == kind, Identity.value == value))
+    if customer_id is None:
+        raise CustomerNotFound(f"no customer has {kind} {value}", details={"kind": kind, "value": value})
+    return get_customer(session, customer_id)
+
+
+def resolve_reference(session: Session, reference: str | dict[str, str]) -> Customer:
+    """A customer from a trato id (``cus_…``) or an identity given as {kind: value}."""
+    if isinstance(reference, str):
+        return get_customer(session, reference)
+    if len(reference) != 1:
+        raise CustomerNotFound("give exactly one identity to find a customer by")
+    (kind, value), = reference.items()
+    return lookup(session, kind=kind, value=value)
+
+
+def search(session: Session, *, query: str, limit: int = 20) -> list[Customer]:
+    """Profiles whose name, e-mail, phone or any identity starts with ``query``."""
+    text = query.strip()
+    if not text:
+        return []
+    lowered = text.lower()
+    stmt: Select[Any] = select(Customer).where(Customer.merged_into_id.is_(None))
+    conditions = [Customer.search_name.startswith(lowered, autoescape=True),
+                  func.lower(Customer.last_name).startswith(lowered, autoescape=True)]
+    identity_values = {lowered, text}
+    digits = "".join(ch for ch in text if ch.isdigit() or ch == "+")
+    if len(digits) >= 4:
+        identity_values.add(digits if digits.startswith("+") else "+" + digits)
+    ids = select(Identity.customer_id).where(
+        or_(*(Identity.value.startswith(v, autoescape=True) for v in identity_values))
+    ).limit(limit * 5)
+    conditions.append(Customer.id.in_(ids))
+    if text.startswith("cus_"):
+        conditions.append(Customer.id == text)
+    stmt = stmt.where(or_(*conditions)).order_by(Customer.search_name).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def identities_of(session: Session, customer_id: str) -> list[Identity]:
+    return list(
+        session.scalars(select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id))
+    )
+
+
+def timeline(
+    session: Session,
+    *,
+    customer_id: str,
+    kinds: Iterable[str] = (),
+    channels: Iterable[str] = (),
+    departments: Iterable[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Event]:
+    """The customer's history, newest first, filtered; page with ``before_id`` (the last id seen)."""
+    stmt = select(Event).where(Event.customer_id == customer_id)
+    if kinds := list(kinds):
+        stmt = stmt.where(Event.kind.in_(kinds))
+    if channels := list(channels):
+        stmt = stmt.where(Event.channel.in_(channels))
+    if departments := list(departments):
+        stmt = stmt.where(Event.department.in_(departments))
+    if since:
+        stmt = stmt.where(Event.occurred_at >= since)
+    if until:
+        stmt = stmt.where(Event.occurred_at < until)
+    if before_id is not None:
+        cursor = session.get(Event, before_id)
+        if cursor is not None:
+            stmt = stmt.where(
+                or_(Event.occurred_at < cursor.occurred_at,
+                    (Event.occurred_at == cursor.occurred_at) & (Event.id < cursor.id))
+            )
+    stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(max(1, min(limit, 500)))
+    return list(session.scalars(stmt))
+
+
+def event_counts(session: Session, *, customer_id: str) -> dict[str, int]:
+    """Events per name (tracked) or kind (others), from the rollups."""
+    rows = session.execute(
+        select(EventRollup.name, func.sum(EventRollup.count))
+        .where(EventRollup.customer_id == customer_id)
+        .group_by(EventRollup.name)
+        .order_by(func.sum(EventRollup.count).desc())
+    )
+    return {name: int(total) for name, total in rows}
+
+
+def channel_summary(session: Session, *, customer_id: str) -> list[dict[str, Any]]:
+    """Per channel: how many entries, the last one and when."""
+    rows = session.execute(
+        select(Event.channel, func.count(Event.id), func.max(Event.occurred_at))
+        .where(Event.customer_id == customer_id, Event.channel.is_not(None))
+        .group_by(Event.channel)
+        .order_by(func.count(Event.id).desc())
+    )
+    return [
+        {"channel": channel, "count": count, "last_at": computed._aware(last)}
+        for channel, count, last in rows
+    ]
+
+
+def merge_log(session: Session, *, customer_id: str) -> list[CustomerMerge]:
+    return list(
+        session.scalars(
+            select(CustomerMerge)
+            .where(or_(CustomerMerge.survivor_id == customer_id, CustomerMerge.merged_id == customer_id))
+            .order_by(CustomerMerge.created_at.desc())
+        )
+    )
+
+
+def merge(
+    session: Session, *, survivor_id: str, merged_id: str, actor: str, force: bool = False,
+    exclusive_kinds: Iterable[str] = ("user_id",), explanation: str = "merged by a person",
+) -> CustomerMerge:
+    """Merge two profiles on a person's decision (``force`` allows different user ids)."""
+    return merges.merge_customers(
+        session, survivor_id=survivor_id, merged_id=merged_id, reason="manual", explanation=explanation,
+        actor=actor, exclusive_kinds=exclusive_kinds, force=force,
+    )
+
+
+def unmerge(session: Session, *, customer_id: str, actor: str, merge_id: str | None = None) -> CustomerMerge:
+    """Undo the merge that folded ``customer_id`` (the merged profile) into another one.
+
+    Given a survivor and a ``merge_id``, undoes that merge instead.
+    """
+    if merge_id is None:
+        merge_id = session.scalar(
+            select(CustomerMerge.id)
+            .where(CustomerMerge.merged_id == customer_id, CustomerMerge.status == "merged")
+            .order_by(CustomerMerge.created_at.desc())
+        )
+        if merge_id is None:
+            raise CustomerNotFound(
+                f"customer {customer_id} was not merged into another profile; "
+                "give the merge_id to undo a merge into it",
+                code="merge_not_found",
+            )
+    return merges.unmerge(session, merge_id=merge_id, actor=actor)
+
+
+def record_event(
+    session: Session,
+    *,
+    customer_id: str,
+    kind: str,
+    name: str | None = None,
+    channel: str | None = None,
+    department: str | None = None,
+    source_id: str = "trato",
+    message_id: str | None = None,
+    properties: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> Event | None:
+    """Put an entry on a customer's timeline (messages, cases, consent changes, notes).
+
+    Idempotent on (source, message_id): a repeat returns None and changes nothing.
+    """
+    customer = get_customer(session, customer_id)
+    at = occurred_at or utcnow()
+    row = {
+        "customer_id": customer.id, "origin_customer_id": customer.id, "source_id": source_id,
+        "message_id": message_id or new_id("evt"), "kind": kind, "name": name, "channel": channel,
+        "department": department, "occurred_at": at, "received_at": utcnow(),
+        "properties": properties or {}, "context": {}, "revenue_cents": None,
+    }
+    stmt = insert_for(session)(Event).values(**row).on_conflict_do_nothing(
+        index_elements=["source_id", "message_id"]
+    ).returning(Event.id)
+    event_id = session.execute(stmt).scalar()
+    if event_id is None:
+        return None
+    computed.apply_event_totals(session, [{
+        "customer_id": customer.id, "n": 1, "first": at, "last": at, "last_channel": channel, "channel_at": at,
+        "purchases": 0, "revenue": 0, "last_purchase": None,
+    }])
+    computed.add_rollups(session, {(customer.id, computed.rollup_name(kind, name), at.date()): 1})
+    return session.get(Event, event_id)
+
+
+def create_customer(
+    session: Session, *, traits: dict[str, Any], identities: list[tuple[str, str]], actor: str
+) -> Customer:
+    """A new profile from the API or an import; its identities must not belong to anyone yet."""
+    check_traits(traits)
+    keys = [normalize_identity(k, v) for k, v in identities]
+    for kind, value in keys:
+        owner = session.scalar(select(Identity.customer_id).where(Identity.kind == kind, Identity.value == value))
+        if owner:
+            raise IdentityTaken(
+                f"{kind} {value} already belongs to customer {owner}",
+                details={"kind": kind, "value": value, "customer_id": owner},
+            )
+    resolver = Resolver(session, exclusive_kinds=["user_id"], actor=actor)
+    result = resolver.resolve(Observation(keys, at=utcnow(), linked_via="api", traits=traits, source_id="api"))
+    resolver.flush()
+    audit.record(session, actor=actor, action="customer.create", object_type="customer", object_id=result.customer_id)
+    return get_customer(session, result.customer_id)
+
+
+def set_traits(session: Session, *, customer_id: str, traits: dict[str, Any], actor: str) -> Customer:
+    """Set traits (newest wins, as on ingest); ``None`` removes one."""
+    check_traits({k: v for k, v in traits.items() if v is not None})
+    customer = get_customer(session, customer_id)
+    now = iso(utcnow())
+    merged, times = dict(customer.traits or {}), dict(customer.trait_times or {})
+    for key, value in traits.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+        times[key] = now
+    customer.traits, customer.trait_times = merged, times
+    merges._apply_typed(customer)
+    audit.record(session, actor=actor, action="customer.traits", object_type="customer",
+                 object_id=customer.id, traits=sorted(traits))
+    return customer
+
+
+def add_identity(session: Session, *, customer_id: str, kind: str, value: str, actor: str) -> Identity:
+    """Link an identity to a profile by hand; one that belongs to someone else is refused."""
+    customer = get_customer(session, customer_id)
+    kind, value = normalize_identity(kind, value, region=customer.country)
+    existing = session.scalar(select(Identity).where(Identity.kind == kind, Identity.value == value))
+    if existing is not None:
+        if existing.customer_id == customer.id:
+            return existing
+        raise IdentityTaken(
+            f"{kind} {value} already belongs to customer {existing.customer_id}; merge the profiles instead",
+            details={"customer_id": existing.customer_id},
+        )
+    identity = Identity(
+        customer_id=customer.id, origin_customer_id=customer.id, kind=kind, value=value,
+        linked_via="api", source_id="api", created_at=utcnow(),
+    )
+    session.add(identity)
+    session.flush()
+    audit.record(session, actor=actor, action="customer.identity.add", object_type="customer",
+                 object_id=customer.id, identity=f"{kind}:{value}")
+    return identity
+
+
+def rebuild_computed(session: Session, *, customer_ids: Iterable[str]) -> None:
+    computed.rebuild(session, customer_ids)

@@ -1,0 +1,216 @@
+"""Segment's tracking spec: one raw call (identify, track, page, screen, group, alias) to a
+normalised event, or a rejection that says what is wrong with it.
+
+Follows https://segment.com/docs/connections/spec/common/ — ``messageId`` for exactly-once,
+``timestamp`` corrected for the client's clock with ``sentAt``, identities from ``userId``,
+``anonymousId``, traits, ``context.traits``, ``context.device.token`` and ``context.externalIds``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from trato.core.clock import parse_timestamp
+from trato.core.errors import TratoError
+from trato.customers import service as customers
+from trato.ingest.errors import EventTooLarge, InvalidEvent
+
+CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+PURCHASE_EVENTS = frozenset({"order completed", "purchase", "purchased", "checkout completed"})
+MAX_NAME = 200
+
+
+@dataclass
+class ParsedEvent:
+    type: str
+    kind: str
+    message_id: str
+    occurred_at: datetime
+    identities: list[tuple[str, str]]
+    traits: dict[str, Any]
+    name: str | None
+    channel: str | None
+    department: str | None
+    properties: dict[str, Any]
+    context: dict[str, Any]
+    revenue_cents: int | None = None
+    previous_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
+    value = message.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"'{key}' must be a JSON object", details={"field": key})
+    return value
+
+
+def _id(message: dict[str, Any], key: str) -> str | None:
+    value = message.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidEvent(f"'{key}' must be a string", details={"field": key})
+    text = str(value).strip()
+    if len(text) > 512:
+        raise InvalidEvent(f"'{key}' is longer than 512 characters", details={"field": key})
+    return text or None
+
+
+def _short_text(value: Any, key: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent(f"'{key}' must be a string", details={"field": key})
+    return value.strip()[:MAX_NAME] or None
+
+
+def _occurred_at(message: dict[str, Any], received_at: datetime, sent_at: Any) -> datetime:
+    """Segment's clock-skew correction: receivedAt - (sentAt - timestamp)."""
+    raw = message.get("timestamp") or message.get("originalTimestamp")
+    timestamp = parse_timestamp(raw) if raw is not None else None
+    if raw is not None and timestamp is None:
+        raise InvalidEvent(f"'timestamp' {raw!r} is not an ISO-8601 date", details={"field": "timestamp"})
+    if timestamp is None:
+        return received_at
+    sent = parse_timestamp(message.get("sentAt") or sent_at)
+    if sent is None:
+        return timestamp
+    return received_at - (sent - timestamp)
+
+
+def _revenue_cents(kind: str, properties: dict[str, Any]) -> int | None:
+    raw = properties.get("revenue")
+    if raw is None and kind == "purchase":
+        raw = properties.get("total")
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        amount = Decimal(str(raw))
+    except InvalidOperation:
+        raise InvalidEvent("'revenue' must be a number", details={"field": "properties.revenue"}) from None
+    if not amount.is_finite() or abs(amount) > Decimal("1e12"):
+        raise InvalidEvent("'revenue' is out of range", details={"field": "properties.revenue"})
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _identities(
+    message: dict[str, Any], user_id: str | None, anonymous_id: str | None, traits: dict[str, Any],
+    context: dict[str, Any], region: str,
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if user_id:
+        found.append(("user_id", user_id))
+    if anonymous_id:
+        found.append(("anonymous_id", anonymous_id))
+    country = traits.get("country") if isinstance(traits.get("country"), str) else None
+    for kind in ("email", "phone"):
+        if traits.get(kind):
+            found.append(customers.normalize_identity(kind, traits[kind], region=(country or region).upper()))
+    device = context.get("device")
+    if isinstance(device, dict) and device.get("token"):
+        found.append(customers.normalize_identity("device_token", device["token"]))
+    external = context.get("externalIds") or []
+    if not isinstance(external, list):
+        raise InvalidEvent("'context.externalIds' must be a list", details={"field": "context.externalIds"})
+    for item in external[:20]:
+        if not isinstance(item, dict) or "id" not in item or "type" not in item:
+            raise InvalidEvent(
+                "each of 'context.externalIds' needs an 'id' and a 'type'",
+                details={"field": "context.externalIds"},
+            )
+        found.append(customers.normalize_identity(str(item["type"]), item["id"], region=region))
+    return found
+
+
+def parse(
+    message: Any, *, call_type: str | None, received_at: datetime, sent_at: Any = None,
+    batch_context: dict[str, Any] | None = None, max_bytes: int = 32 * 1024, region: str = "ES",
+    raw_size: int | None = None,
+) -> ParsedEvent:
+    """One tracking call to a :class:`ParsedEvent`; raises a TratoError saying what is wrong."""
+    if not isinstance(message, dict):
+        raise InvalidEvent("each event must be a JSON object")
+    size = raw_size if raw_size is not None else len(orjson.dumps(message))
+    if size > max_bytes:
+        raise EventTooLarge(
+            f"event is {size} bytes; the limit is {max_bytes} bytes (32 KB)",
+            details={"size": size, "limit": max_bytes},
+        )
+    kind = call_type or message.get("type")
+    if kind not in CALL_TYPES:
+        raise InvalidEvent(
+            f"'type' must be one of {', '.join(CALL_TYPES)}, not {kind!r}", details={"field": "type"}
+        )
+    user_id = _id(message, "userId")
+    anonymous_id = _id(message, "anonymousId")
+    previous_id = _id(message, "previousId") if kind == "alias" else None
+    if kind == "alias":
+        if not user_id or not previous_id:
+            raise InvalidEvent("an alias call needs both 'userId' and 'previousId'", details={"field": "previousId"})
+    elif not user_id and not anonymous_id:
+        raise InvalidEvent("every call needs a 'userId' or an 'anonymousId'", details={"field": "userId"})
+
+    context = {**(batch_context or {}), **_object(message, "context")}
+    properties = _object(message, "properties")
+    traits = _object(message, "traits") if kind in ("identify", "group") else {}
+    context_traits = context.get("traits") or {}
+    if not isinstance(context_traits, dict):
+        raise InvalidEvent("'context.traits' must be a JSON object", details={"field": "context.traits"})
+    person_traits = {**context_traits, **traits} if kind != "group" else dict(context_traits)
+    customers.check_traits(person_traits)
+
+    name: str | None = None
+    if kind == "track":
+        name = _short_text(message.get("event"), "event")
+        if not name:
+            raise InvalidEvent("a track call needs an 'event' name", details={"field": "event"})
+        if name.lower() in PURCHASE_EVENTS:
+            kind_stored = "purchase"
+        else:
+            kind_stored = "track"
+    else:
+        kind_stored = kind
+        if kind in ("page", "screen"):
+            name = _short_text(message.get("name") or properties.get("name"), "name")
+        elif kind == "group":
+            name = _id(message, "groupId")
+    channel = _short_text(
+        properties.get("channel") or context.get("channel")
+        or {"page": "web", "screen": "app"}.get(kind) or message.get("channel"),
+        "channel",
+    )
+    department = _short_text(properties.get("department") or context.get("department"), "department")
+    message_id = _id(message, "messageId") or f"trato-{uuid.uuid4()}"
+    if len(message_id) > 128:
+        raise InvalidEvent("'messageId' is longer than 128 characters", details={"field": "messageId"})
+    if kind == "group":
+        properties = {**properties, "traits": traits} if traits else properties
+    return ParsedEvent(
+        type=kind,
+        kind=kind_stored,
+        message_id=message_id,
+        occurred_at=_occurred_at(message, received_at, sent_at),
+        identities=_identities(message, user_id, anonymous_id, person_traits, context, region),
+        traits=person_traits,
+        name=name,
+        channel=channel.lower() if channel else None,
+        department=department.lower() if department else None,
+        properties=properties,
+        context={k: v for k, v in context.items() if k != "traits"},
+        revenue_cents=_revenue_cents(kind_stored, properties),
+        previous_id=previous_id,
+    )
+
+
+def rejection(index: int, message: Any, error: TratoError) -> dict[str, Any]:
+    message_id = message.get("messageId") if isinstance(message, dict) else None
+    return {"index": index, "messageId": message_id, "code": error.code, "message": error.message}

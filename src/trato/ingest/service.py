@@ -1,0 +1,211 @@
+"""Ingestion: sources and their write keys, and the batched write path for tracked events.
+
+:func:`ingest` takes many raw Segment calls at once and writes them with a handful of
+statements: identities are looked up per kind for the whole batch, new profiles and identities
+inserted together, trait changes coalesced per customer, events inserted in one executemany
+that skips messageIds already stored (the unique constraint decides), and the computed traits
+and rollups of every customer touched updated in one statement each.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trato.core import audit
+from trato.core.clock import utcnow
+from trato.core.db import insert_for
+from trato.core.errors import TratoError
+from trato.core.ids import new_id
+from trato.core.secrets import display_prefix, new_token, token_digest
+from trato.core.settings import get_settings
+from trato.customers import computed
+from trato.customers import service as customers
+from trato.ingest import segment
+from trato.ingest.errors import InvalidWriteKey, SourceExists
+from trato.ingest.models import Source
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    customers: set[str] = field(default_factory=set)
+
+    def as_response(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": not self.rejected, "accepted": self.accepted}
+        if self.rejected:
+            body["rejected"] = self.rejected
+        return body
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+def create_source(
+    session: Session, *, name: str, actor: str, default_channel: str | None = None,
+    default_department: str | None = None,
+) -> tuple[Source, str]:
+    """A new source and its write key; the key is returned once and stored only hashed."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise TratoError("a source needs a name of 1 to 120 characters", code="invalid_source_name", details=None)
+    if session.scalar(select(Source.id).where(Source.name == name)):
+        raise SourceExists(f"a source named {name!r} exists already", details={"name": name})
+    key = new_token("wk")
+    source = Source(
+        id=new_id("src"), name=name, write_key_digest=token_digest(key), write_key_prefix=display_prefix(key),
+        default_channel=default_channel, default_department=default_department, created_at=utcnow(),
+    )
+    session.add(source)
+    audit.record(session, actor=actor, action="source.create", object_type="source", object_id=source.id, name=name)
+    return source, key
+
+
+def list_sources(session: Session) -> list[Source]:
+    return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+_source_cache: dict[str, tuple[float, Source]] = {}
+_cache_lock = threading.Lock()
+SOURCE_CACHE_SECONDS = 30.0
+
+
+def authenticate(session: Session, write_key: str) -> Source:
+    """The enabled source a write key belongs to (cached briefly: it is asked on every call)."""
+    digest = token_digest(write_key)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _source_cache.get(digest)
+    if hit and now - hit[0] < SOURCE_CACHE_SECONDS:
+        return hit[1]
+    source = session.scalar(select(Source).where(Source.write_key_digest == digest))
+    if source is None or source.disabled_at is not None:
+        raise InvalidWriteKey("the write key is not valid for any enabled source")
+    session.expunge(source)
+    with _cache_lock:
+        _source_cache[digest] = (now, source)
+    return source
+
+
+def forget_cached_sources() -> None:
+    with _cache_lock:
+        _source_cache.clear()
+
+
+# -- the write path ---------------------------------------------------------------------------
+
+
+def parse_calls(
+    calls: list[Any], *, call_type: str | None, received_at: datetime, sent_at: Any = None,
+    batch_context: dict[str, Any] | None = None,
+) -> tuple[list[tuple[int, segment.ParsedEvent]], list[dict[str, Any]]]:
+    """Parse raw calls; returns (index, event) for the good ones and a rejection for each bad one."""
+    settings = get_settings()
+    good: list[tuple[int, segment.ParsedEvent]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        try:
+            good.append((index, segment.parse(
+                call, call_type=call_type, received_at=received_at, sent_at=sent_at,
+                batch_context=batch_context, max_bytes=settings.ingest_max_event_bytes,
+                region=settings.default_region,
+            )))
+        except TratoError as exc:
+            rejected.append(segment.rejection(index, call, exc))
+    return good, rejected
+
+
+def ingest(
+    session: Session,
+    *,
+    source: Source,
+    events: list[tuple[int, segment.ParsedEvent]],
+    received_at: datetime | None = None,
+    linked_via: str | None = None,
+) -> IngestResult:
+    """Store parsed events exactly once and fold them into the customer memory."""
+    received_at = received_at or utcnow()
+    result = IngestResult()
+    seen: set[str] = set()
+    unique: list[segment.ParsedEvent] = []
+    for _, event in events:
+        if event.message_id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(event.message_id)
+        unique.append(event)
+    result.accepted = len(events)
+    if not unique:
+        return result
+
+    resolver = customers.Resolver(
+        session, exclusive_kinds=get_settings().exclusive_identity_kinds, actor=f"source:{source.name}"
+    )
+    resolver.prefetch([key for event in unique for key in event.identities])
+    rows: list[dict[str, Any]] = []
+    for event in unique:
+        identities = list(event.identities)
+        if event.previous_id:
+            identities.append(resolver.alias_key(event.previous_id))
+        resolution = resolver.resolve(customers.Observation(
+            identities, at=event.occurred_at, linked_via=linked_via or event.type, traits=event.traits,
+            source_id=source.id, message_id=event.message_id,
+        ))
+        rows.append({
+            "customer_id": resolution.customer_id, "origin_customer_id": resolution.origin_customer_id,
+            "source_id": source.id, "message_id": event.message_id, "kind": event.kind, "name": event.name,
+            "channel": event.channel or source.default_channel,
+            "department": event.department or source.default_department,
+            "occurred_at": event.occurred_at, "received_at": received_at,
+            "properties": event.properties, "context": event.context, "revenue_cents": event.revenue_cents,
+        })
+    resolver.flush()
+    # Merges during the batch may have moved profiles that earlier rows point at.
+    if resolver.merged_into:
+        for row in rows:
+            row["customer_id"] = resolver.survivor_of(row["customer_id"])
+
+    insert = insert_for(session)
+    stmt = insert(customers.Event).on_conflict_do_nothing(index_elements=["source_id", "message_id"])
+    stored_ids = set(session.scalars(stmt.returning(customers.Event.message_id), rows).all())
+    result.stored = len(stored_ids)
+    result.duplicates += len(rows) - result.stored
+    _fold_into_profiles(session, [row for row in rows if row["message_id"] in stored_ids])
+    result.customers = {row["customer_id"] for row in rows}
+    return result
+
+
+def _fold_into_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Computed traits and rollups for the stored rows: one executemany each."""
+    totals: dict[str, dict[str, Any]] = {}
+    counts: dict[tuple[str, str, Any], int] = defaultdict(int)
+    for row in rows:
+        cid, at = row["customer_id"], row["occurred_at"]
+        t = totals.get(cid)
+        if t is None:
+            t = totals[cid] = {"customer_id": cid, "n": 0, "first": at, "last": at, "last_channel": None,
+                               "purchases": 0, "revenue": 0, "last_purchase": None, "channel_at": None}
+        t["n"] += 1
+        t["first"] = min(t["first"], at)
+        t["last"] = max(t["last"], at)
+        if row["channel"] and (t["channel_at"] is None or at >= t["channel_at"]):
+            t["last_channel"], t["channel_at"] = row["channel"], at
+        if row["revenue_cents"]:
+            t["revenue"] += row["revenue_cents"]
+        if row["kind"] == computed.PURCHASE_KIND:
+            t["purchases"] += 1
+            if t["last_purchase"] is None or at > t["last_purchase"]:
+                t["last_purchase"] = at
+        counts[(cid, computed.rollup_name(row["kind"], row["name"]), at.date())] += 1
+    computed.apply_event_totals(session, totals.values())
+    computed.add_rollups(session, dict(counts))

@@ -1,0 +1,188 @@
+"""Test fixtures: a real database (SQLite or PostgreSQL, by TRATO_TEST_DB), migrated once per
+test process and emptied after each test, the app in-process and, for real clients, on a port.
+
+PostgreSQL that cannot be reached stops the run with an error: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BACKEND = os.environ.get("TRATO_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("TRATO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_database() -> str:
+    import psycopg
+
+    name = f"trato_test_{_worker()}_{os.getpid()}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"PostgreSQL tests cannot run: {exc}".strip(), returncode=3)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}"
+
+
+def _drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if BACKEND == "postgresql":
+        url = _postgres_database()
+    elif BACKEND == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'trato.db'}"
+    else:
+        pytest.exit(f"TRATO_TEST_DB must be sqlite or postgresql, not {BACKEND!r}", returncode=4)
+    os.environ["TRATO_DATABASE_URL"] = url
+    os.environ["TRATO_SECRET_KEY"] = "test-secret-key-" + "x" * 32
+    os.environ["TRATO_BASE_URL"] = "http://127.0.0.1:8000"
+    from trato.core import db, migrate
+    from trato.core.settings import get_settings
+
+    get_settings.cache_clear()
+    db.reset_engine()
+    migrate.upgrade()
+    yield url
+    db.reset_engine()
+    if BACKEND == "postgresql":
+        _drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    from trato.core.db import get_engine
+
+    return get_engine()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts from empty tables (only tests that touched the database pay for it)."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    from sqlalchemy import text
+
+    from trato import tables
+    from trato.console import service as console_service
+    from trato.core.db import get_engine
+    from trato.ingest import service as ingest_service
+
+    engine = get_engine()
+    names = [t.name for t in reversed(tables.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                conn.execute(text(f"DELETE FROM {name}"))
+    ingest_service.forget_cached_sources()
+    console_service._cache.clear()
+
+
+@pytest.fixture
+def session(database_url: str):  # type: ignore[no-untyped-def]
+    from trato.core.db import new_session
+
+    s = new_session()
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str):  # type: ignore[no-untyped-def]
+    from trato.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture(scope="session")
+def _client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def client(_client, database_url: str):  # type: ignore[no-untyped-def]
+    _client.headers.clear()
+    _client.cookies.clear()
+    return _client
+
+
+@pytest.fixture
+def admin_token(database_url: str) -> str:
+    from trato.console import service
+    from trato.core.db import unit_of_work
+
+    with unit_of_work() as s:
+        _, secret = service.create_token(s, name="test admin", role="admin", actor="test")
+    return secret
+
+
+@pytest.fixture
+def api(client, admin_token: str):  # type: ignore[no-untyped-def]
+    """The test client, signed in with an admin token."""
+    client.headers["Authorization"] = f"Bearer {admin_token}"
+    return client
+
+
+@pytest.fixture
+def write_key(database_url: str) -> str:
+    from trato.core.db import unit_of_work
+    from trato.ingest import service
+
+    with unit_of_work() as s:
+        _, key = service.create_source(s, name="website", actor="test", default_channel="web",
+                                       default_department="sales")
+    return key
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app served by uvicorn on a loopback port, for real clients (SDKs, the browser)."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
