@@ -32,7 +32,7 @@ def exclusive_identities(session: Session, customer_id: str, kinds: Iterable[str
             Identity.customer_id == customer_id, Identity.kind.in_(list(kinds))
         )
     )
-    return dict(rows.tuples().all())
+    return {kind: value for kind, value in rows}
 
 
 def conflicting_kinds(a: dict[str, str], b: dict[str, str]) -> list[str]:
@@ -106,8 +106,8 @@ def merge_customers(
     (two different user ids) unless ``force`` — a person's explicit decision."""
     if survivor_id == merged_id:
         raise MergeRefused("a profile cannot be merged into itself")
-    survivor = session.get(Customer, survivor_id, with_for_update=True)
-    merged = session.get(Customer, merged_id, with_for_update=True)
+    survivor = session.get(Customer, survivor_id, with_for_update=True, populate_existing=True)
+    merged = session.get(Customer, merged_id, with_for_update=True, populate_existing=True)
     for cid, customer in ((survivor_id, survivor), (merged_id, merged)):
         if customer is None:
             raise CustomerNotFound(f"customer {cid} does not exist", details={"customer_id": cid})
@@ -231,8 +231,8 @@ def unmerge(session: Session, *, merge_id: str, actor: str) -> CustomerMerge:
         raise CustomerNotFound(f"merge {merge_id} does not exist", code="merge_not_found")
     if record.status != "merged":
         raise MergeNotUndoable(f"merge {merge_id} is {record.status}, not an active merge")
-    survivor = session.get(Customer, record.survivor_id, with_for_update=True)
-    merged = session.get(Customer, record.merged_id, with_for_update=True)
+    survivor = session.get(Customer, record.survivor_id, with_for_update=True, populate_existing=True)
+    merged = session.get(Customer, record.merged_id, with_for_update=True, populate_existing=True)
     assert survivor is not None and merged is not None
     if survivor.merged_into_id:
         raise MergeNotUndoable(

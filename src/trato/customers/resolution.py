@@ -53,6 +53,8 @@ class Observation:
     traits: dict[str, Any] = field(default_factory=dict)
     source_id: str | None = None
     message_id: str | None = None
+    # Segment's alias: an earlier identity of the same person, linked after the event is placed.
+    previous: Key | None = None
 
 
 @dataclass
@@ -162,6 +164,8 @@ class Resolver:
         for key in keys:
             if self.owner[key] is None and mine.get(key[0], key[1]) == key[1]:
                 self._attach(key, target, obs)
+        if obs.previous is not None:
+            target = self._link_previous(target, obs.previous, obs)
         # The event's origin is where its strongest identity on this profile first belonged.
         origin = next(
             (owned[1] for key in keys if (owned := self.owner[key]) and owned[0] == target), target
@@ -173,6 +177,27 @@ class Resolver:
                 if name not in pending or pending[name][1] <= when:
                     pending[name] = (value, when)
         return Resolution(target, origin, created)
+
+    def _link_previous(self, target: str, previous: Key, obs: Observation) -> str:
+        """Alias: the earlier identity joins the profile, by merge if it has one of its own."""
+        self.prefetch([previous])
+        owned = self.owner[previous]
+        if owned is None:
+            if self.exclusive.get(target, {}).get(previous[0], previous[1]) == previous[1]:
+                self._attach(previous, target, obs)
+            return target
+        if owned[0] == target:
+            return target
+        conflicts = merges.conflicting_kinds(self.exclusive.get(owned[0], {}), self.exclusive.get(target, {}))
+        if not conflicts:
+            return self._merge(target, owned[0], previous, obs)
+        self.flush()
+        merges.record_refusal(
+            self.session, survivor_id=target, merged_id=owned[0], conflicts=conflicts,
+            trigger_identity=f"{previous[0]}:{previous[1]}", actor=self.actor,
+            source_id=obs.source_id, message_id=obs.message_id,
+        )
+        return target
 
     def _create(self) -> str:
         customer_id = new_id("cus")
@@ -258,7 +283,9 @@ def _fold_traits(row: dict[str, Any], pending: dict[str, tuple[Any, str]]) -> bo
     traits, times = row["traits"], row["trait_times"]
     changed = False
     for name, (value, when) in pending.items():
-        if when >= times.get(name, "") and (traits.get(name) != value or name not in times):
+        # A value seen again later is re-asserted: its newer time matters when profiles merge.
+        stored = times.get(name, "")
+        if when >= stored and (traits.get(name), stored) != (value, when):
             traits[name], times[name] = value, when
             changed = True
     if changed:

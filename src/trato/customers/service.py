@@ -27,7 +27,7 @@ from trato.customers.traits import MAX_TRAITS_BYTES, typed_columns
 __all__ = [
     "Customer", "CustomerMerge", "Event", "Identity", "Observation", "Resolution", "Resolver",
     "normalize_identity", "check_traits", "get_customer", "resolve_reference", "lookup",
-    "search", "timeline", "event_counts", "merge_log", "merge", "unmerge", "record_event",
+    "search", "timeline", "timeline_facets", "event_counts", "merge_log", "merge", "unmerge", "record_event",
     "create_customer", "set_traits", "add_identity", "rebuild_computed",
 ]
 
@@ -137,6 +137,18 @@ def timeline(
             )
     stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(max(1, min(limit, 500)))
     return list(session.scalars(stmt))
+
+
+def timeline_facets(session: Session, *, customer_id: str) -> dict[str, list[str]]:
+    """The kinds, channels and departments present on a customer's timeline, to filter it by."""
+    facets: dict[str, list[str]] = {}
+    for key, column in (("kinds", Event.kind), ("channels", Event.channel), ("departments", Event.department)):
+        facets[key] = list(
+            session.scalars(
+                select(column).where(Event.customer_id == customer_id, column.is_not(None)).distinct().order_by(column)
+            )
+        )
+    return facets
 
 
 def event_counts(session: Session, *, customer_id: str) -> dict[str, int]:

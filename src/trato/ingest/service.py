@@ -154,12 +154,10 @@ def ingest(
     resolver.prefetch([key for event in unique for key in event.identities])
     rows: list[dict[str, Any]] = []
     for event in unique:
-        identities = list(event.identities)
-        if event.previous_id:
-            identities.append(resolver.alias_key(event.previous_id))
         resolution = resolver.resolve(customers.Observation(
-            identities, at=event.occurred_at, linked_via=linked_via or event.type, traits=event.traits,
+            event.identities, at=event.occurred_at, linked_via=linked_via or event.type, traits=event.traits,
             source_id=source.id, message_id=event.message_id,
+            previous=resolver.alias_key(event.previous_id) if event.previous_id else None,
         ))
         rows.append({
             "customer_id": resolution.customer_id, "origin_customer_id": resolution.origin_customer_id,
