@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import phonenumbers
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from trato.core import audit
 from trato.core.clock import iso, utcnow
 from trato.core.db import insert_for
 from trato.core.ids import new_id
+from trato.core.settings import get_settings
 from trato.customers import computed, merges
 from trato.customers.errors import CustomerNotFound, IdentityTaken, InvalidTrait
 from trato.customers.identities import normalize as normalize_identity
@@ -86,8 +88,12 @@ def search(session: Session, *, query: str, limit: int = 20) -> list[Customer]:
                   func.lower(Customer.last_name).startswith(lowered, autoescape=True)]
     identity_values = {lowered, text}
     digits = "".join(ch for ch in text if ch.isdigit() or ch == "+")
-    if len(digits) >= 4:
-        identity_values.add(digits if digits.startswith("+") else "+" + digits)
+    if len(digits) >= 4 and digits.lstrip("+").isdigit():
+        if digits.startswith("+"):
+            identity_values.add(digits)
+        else:  # a national number: try it as international and in the company's own country
+            code = phonenumbers.country_code_for_region(get_settings().default_region)
+            identity_values.update({"+" + digits, f"+{code}{digits.lstrip('0')}"})
     ids = select(Identity.customer_id).where(
         or_(*(Identity.value.startswith(v, autoescape=True) for v in identity_values))
     ).limit(limit * 5)
@@ -261,7 +267,13 @@ def create_customer(
 ) -> Customer:
     """A new profile from the API or an import; its identities must not belong to anyone yet."""
     check_traits(traits)
-    keys = [normalize_identity(k, v) for k, v in identities]
+    region = traits.get("country") if isinstance(traits.get("country"), str) else None
+    keys = [normalize_identity(k, v, region=region) for k, v in identities]
+    traits = dict(traits)
+    for kind in ("email", "phone"):  # a single address given as an identity is also the contact trait
+        values = [v for k, v in keys if k == kind]
+        if len(values) == 1 and kind not in traits:
+            traits[kind] = values[0]
     for kind, value in keys:
         owner = session.scalar(select(Identity.customer_id).where(Identity.kind == kind, Identity.value == value))
         if owner:

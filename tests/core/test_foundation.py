@@ -1,0 +1,87 @@
+"""Settings, errors, health and the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from trato.core.errors import ConfigurationError
+from trato.core.settings import load_settings
+
+
+@pytest.mark.parametrize(("setting", "value", "named"), [
+    ("database_url", "mysql://root@localhost/x", "TRATO_DATABASE_URL"),
+    ("database_url", "not a url", "TRATO_DATABASE_URL"),
+    ("redis_url", "http://localhost:6379", "TRATO_REDIS_URL"),
+    ("base_url", "localhost:8000", "TRATO_BASE_URL"),
+    ("default_timezone", "Europe/Atlantis", "TRATO_DEFAULT_TIMEZONE"),
+    ("secret_key", "short", "TRATO_SECRET_KEY"),
+])
+def test_a_bad_setting_is_named(setting, value, named):
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(**{setting: value})
+    assert caught.value.setting == named
+    assert caught.value.message.startswith(named)
+
+
+def test_postgresql_requires_a_secret_key():
+    settings = load_settings(database_url="postgresql://postgres@127.0.0.1/x", secret_key=None)
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    with pytest.raises(ConfigurationError) as caught:
+        settings.resolved_secret_key()
+    assert caught.value.setting == "TRATO_SECRET_KEY"
+
+
+def test_cli_stops_on_bad_configuration_naming_the_setting(monkeypatch):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "trato", "db", "upgrade"],
+        env={"TRATO_DATABASE_URL": "oracle://x", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "TRATO_DATABASE_URL" in result.stderr
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_unknown_route_and_method_get_the_error_shape(client):
+    r = client.get("/api/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+    r = client.delete("/healthz")
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_validation_errors_name_the_field(api):
+    r = api.post("/api/v1/customers", json={"traits": "not an object"})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "traits" in error["message"]
+
+
+def test_openapi_document_lists_the_api(client):
+    doc = client.get("/openapi.json").json()
+    assert "/api/v1/customers/{customer_id}" in doc["paths"]
+    assert "/v1/batch" in doc["paths"]
+
+
+def test_cli_creates_tokens_and_sources(database_url):
+    from trato.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["tokens", "create", "--name", "ops", "--role", "admin"])
+    assert result.exit_code == 0, result.output
+    assert "trt_" in result.output
+    result = runner.invoke(app, ["sources", "create", "Tiendas", "--channel", "store"])
+    assert result.exit_code == 0, result.output
+    assert "wk_" in result.output
+    result = runner.invoke(app, ["tokens", "create", "--name", "x", "--role", "root"])
+    assert result.exit_code != 0
