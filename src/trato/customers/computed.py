@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, bindparam, case, cast, delete, func, select, update
+from sqlalchemy import Date, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from trato.core.clock import as_utc, parse_timestamp
-from trato.core.db import insert_for
+from trato.customers import writes
 from trato.customers.models import Customer, Event, EventRollup
 
 PURCHASE_KIND = "purchase"
@@ -30,80 +30,12 @@ def utc_day(session: Session, column: Any) -> Any:
 
 
 def add_rollups(session: Session, counts: dict[tuple[str, str, date], int]) -> None:
-    """Add counts to (customer, name, day) rollups in one statement."""
-    if not counts:
-        return
-    insert = insert_for(session)
-    stmt = insert(EventRollup)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["customer_id", "name", "day"],
-        set_={"count": EventRollup.count + stmt.excluded["count"]},
-    )
-    session.execute(
-        stmt,
-        [{"customer_id": c, "name": n, "day": d, "count": k} for (c, n, d), k in counts.items()],
-    )
+    writes.add_rollups(session.connection(), counts)
 
 
 def apply_event_totals(session: Session, totals: Iterable[dict[str, Any]]) -> None:
-    """Fold one batch's per-customer totals into the computed traits, in one executemany.
-
-    Each row: customer_id, n, first, last, last_channel, channel_at, purchases, revenue,
-    last_purchase.
-    """
-    rows = list(totals)
-    if not rows:
-        return
-    c = Customer.__table__.c
-
-    stmt = (
-        update(Customer.__table__)
-        .where(c.id == bindparam("b_id"))
-        .values(
-            event_count=c.event_count + bindparam("b_n"),
-            first_seen_at=case(
-                (c.first_seen_at.is_(None), bindparam("b_first", type_=c.first_seen_at.type)),
-                (c.first_seen_at > bindparam("b_first"), bindparam("b_first")),
-                else_=c.first_seen_at,
-            ),
-            last_seen_at=case(
-                (c.last_seen_at.is_(None), bindparam("b_last", type_=c.last_seen_at.type)),
-                (c.last_seen_at < bindparam("b_last"), bindparam("b_last")),
-                else_=c.last_seen_at,
-            ),
-            last_channel=case(
-                (bindparam("b_channel", type_=c.last_channel.type).is_(None), c.last_channel),
-                (c.last_seen_at.is_(None), bindparam("b_channel")),
-                (c.last_seen_at <= bindparam("b_channel_at", type_=c.last_seen_at.type), bindparam("b_channel")),
-                else_=c.last_channel,
-            ),
-            purchase_count=c.purchase_count + bindparam("b_purchases"),
-            lifetime_value_cents=c.lifetime_value_cents + bindparam("b_revenue"),
-            last_purchase_at=case(
-                (bindparam("b_last_purchase", type_=c.last_purchase_at.type).is_(None), c.last_purchase_at),
-                (c.last_purchase_at.is_(None), bindparam("b_last_purchase")),
-                (c.last_purchase_at < bindparam("b_last_purchase"), bindparam("b_last_purchase")),
-                else_=c.last_purchase_at,
-            ),
-        )
-    )
-    session.connection().execute(
-        stmt,
-        [
-            {
-                "b_id": r["customer_id"],
-                "b_n": r["n"],
-                "b_first": r["first"],
-                "b_last": r["last"],
-                "b_channel": r["last_channel"],
-                "b_channel_at": r["channel_at"],
-                "b_purchases": r["purchases"],
-                "b_revenue": r["revenue"],
-                "b_last_purchase": r["last_purchase"],
-            }
-            for r in rows
-        ],
-    )
+    """Fold per-customer totals into the computed traits (see :func:`writes.fold_totals`)."""
+    writes.fold_totals(session.connection(), list(totals))
 
 
 def rebuild(session: Session, customer_ids: Iterable[str]) -> None:

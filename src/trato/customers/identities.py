@@ -8,6 +8,7 @@ customer's country or the company's default region for national numbers; social 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -30,7 +31,19 @@ def normalize_kind(kind: str) -> str:
     return kind
 
 
+# Plain ASCII addresses (nearly all of them) are checked here; email-validator, which is
+# thorough but slow, sees the rest (internationalised, quoted, unusual).
+_PLAIN_EMAIL = re.compile(
+    r"^(?=.{3,254}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+@lru_cache(maxsize=65536)
 def normalize_email(value: str) -> str:
+    text = value.strip()
+    if _PLAIN_EMAIL.match(text) and len(text.partition("@")[0]) <= 64:
+        return text.lower()
     try:
         result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
@@ -38,6 +51,7 @@ def normalize_email(value: str) -> str:
     return result.normalized.lower()
 
 
+@lru_cache(maxsize=65536)
 def normalize_phone(value: str, region: str | None = None) -> str:
     text = value.strip()
     try:

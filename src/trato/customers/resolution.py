@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from trato.core.clock import iso, utcnow
-from trato.core.db import chunks
 from trato.core.ids import new_id
-from trato.customers import merges
+from trato.customers import merges, writes
 from trato.customers.models import Customer, Identity
 from trato.customers.traits import TYPED_COLUMNS, search_name, typed_columns
 
@@ -82,32 +81,33 @@ class Resolver:
     def prefetch(self, identities: list[Key]) -> None:
         """Load the owners of these identities (and those owners' exclusive ids) in few queries."""
         missing = [k for k in set(identities) if k not in self.owner]
+        if not missing:
+            return
         by_kind: dict[str, list[str]] = {}
         for kind, value in missing:
             by_kind.setdefault(kind, []).append(value)
         owners: set[str] = set()
+        connection = self.session.connection()
         for kind, values in by_kind.items():
-            for part in chunks(values, 500):
-                rows = self.session.execute(
-                    select(Identity.value, Identity.customer_id, Identity.origin_customer_id).where(
-                        Identity.kind == kind, Identity.value.in_(part)
-                    )
-                )
-                for value, customer_id, origin in rows:
-                    self.owner[(kind, value)] = (customer_id, origin)
-                    owners.add(customer_id)
+            rows = writes.select_in(
+                connection,
+                "SELECT value, customer_id, origin_customer_id FROM identities WHERE kind = :kind AND value IN :values",
+                values, {"kind": kind},
+            )
+            for value, customer_id, origin in rows:
+                self.owner[(kind, value)] = (customer_id, origin)
+                owners.add(customer_id)
         for key in missing:
             self.owner.setdefault(key, None)
         new_owners = [c for c in owners if c not in self.exclusive]
         for customer_id in new_owners:
             self.exclusive[customer_id] = {}
-        for part in chunks(new_owners, 500):
-            rows = self.session.execute(
-                select(Identity.customer_id, Identity.kind, Identity.value).where(
-                    Identity.customer_id.in_(part), Identity.kind.in_(self.exclusive_kinds)
-                )
-            )
-            for customer_id, kind, value in rows:
+        # By customer only: given the kind too, SQLite may pick the (kind, value) index and scan.
+        rows = writes.select_in(
+            connection, "SELECT customer_id, kind, value FROM identities WHERE customer_id IN :values", new_owners
+        )
+        for customer_id, kind, value in rows:
+            if kind in self.exclusive_kinds:
                 self.exclusive[customer_id][kind] = value
 
     def alias_key(self, previous_id: str) -> Key:
@@ -245,33 +245,41 @@ class Resolver:
     # -- writing ---------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write new profiles, identities and coalesced trait changes (a few statements)."""
+        """Write new profiles, identities and coalesced trait changes (a few executemany calls)."""
+        connection = self.session.connection()
         for customer_id, row in self._new_customers.items():
             if customer_id in self._traits:
                 _fold_traits(row, self._traits.pop(customer_id))
         if self._new_customers:
             rows = [{c: row.get(c) for c in _CUSTOMER_INSERT_COLUMNS} for row in self._new_customers.values()]
-            self.session.execute(insert(Customer), rows)
+            connection.execute(_CUSTOMERS.insert(), rows)
             self._new_customers.clear()
         if self._new_identities:
-            self.session.execute(insert(Identity), self._new_identities)
+            connection.execute(_IDENTITIES.insert(), self._new_identities)
             self._new_identities.clear()
         if self._traits:
-            ids = list(self._traits)
             updates = []
-            for part in chunks(ids, 500):
-                for cid, traits, times in self.session.execute(
-                    select(Customer.id, Customer.traits, Customer.trait_times).where(Customer.id.in_(part))
-                ):
-                    row = {"id": cid, "traits": dict(traits or {}), "trait_times": dict(times or {})}
-                    if _fold_traits(row, self._traits[cid]):
-                        row["updated_at"] = utcnow()
-                        updates.append(row)
+            now = utcnow()
+            for cid, traits, times in writes.select_in(
+                connection, "SELECT id, traits, trait_times FROM customers WHERE id IN :values", list(self._traits)
+            ):
+                row = {"traits": dict(writes.json_value(traits) or {}),
+                       "trait_times": dict(writes.json_value(times) or {})}
+                if _fold_traits(row, self._traits[cid]):
+                    row["b_id"], row["updated_at"] = cid, now
+                    updates.append(row)
             self._traits.clear()
             if updates:
-                self.session.execute(update(Customer), updates)
+                connection.execute(_UPDATE_TRAITS, updates)
 
 
+_CUSTOMERS = Customer.__table__
+_IDENTITIES = Identity.__table__
+_UPDATE_TRAITS = (
+    update(_CUSTOMERS)
+    .where(_CUSTOMERS.c.id == bindparam("b_id"))
+    .values({c: bindparam(c) for c in ("traits", "trait_times", *TYPED_COLUMNS, "search_name", "updated_at")})
+)
 _CUSTOMER_INSERT_COLUMNS = (
     "id", "traits", "trait_times", *TYPED_COLUMNS, "search_name", "event_count", "purchase_count",
     "lifetime_value_cents", "created_at", "updated_at",

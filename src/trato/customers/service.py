@@ -19,7 +19,7 @@ from trato.core.clock import iso, utcnow
 from trato.core.db import insert_for
 from trato.core.ids import new_id
 from trato.core.settings import get_settings
-from trato.customers import computed, merges
+from trato.customers import computed, merges, writes
 from trato.customers.errors import CustomerNotFound, IdentityTaken, InvalidTrait
 from trato.customers.identities import normalize as normalize_identity
 from trato.customers.models import Customer, CustomerMerge, Event, EventRollup, Identity
@@ -328,6 +328,11 @@ def add_identity(session: Session, *, customer_id: str, kind: str, value: str, a
     audit.record(session, actor=actor, action="customer.identity.add", object_type="customer",
                  object_id=customer.id, identity=f"{kind}:{value}")
     return identity
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Store timeline rows exactly once per (source, messageId); returns how many were new."""
+    return writes.insert_events(session.connection(), rows)
 
 
 def rebuild_computed(session: Session, *, customer_ids: Iterable[str]) -> None:

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from trato.core import audit
 from trato.core.clock import utcnow
-from trato.core.db import insert_for
+from trato.core.db import chunks
 from trato.core.errors import TratoError
 from trato.core.ids import new_id
 from trato.core.secrets import display_prefix, new_token, token_digest
 from trato.core.settings import get_settings
-from trato.customers import computed
+from trato.customers import computed, writes
 from trato.customers import service as customers
 from trato.ingest import segment
 from trato.ingest.errors import InvalidWriteKey, SourceExists
@@ -173,14 +173,47 @@ def ingest(
         for row in rows:
             row["customer_id"] = resolver.survivor_of(row["customer_id"])
 
-    insert = insert_for(session)
-    stmt = insert(customers.Event).on_conflict_do_nothing(index_elements=["source_id", "message_id"])
-    stored_ids = set(session.scalars(stmt.returning(customers.Event.message_id), rows).all())
-    result.stored = len(stored_ids)
+    # The unique (source, messageId) constraint is what guarantees exactly-once; asking first
+    # only spares the work of folding repeats into the profiles.
+    connection = session.connection()
+    known = _stored_message_ids(connection, source.id, [row["message_id"] for row in rows])
+    fresh = [row for row in rows if row["message_id"] not in known]
+    if fresh:
+        inserted = customers.insert_events(session, fresh)
+        if inserted != len(fresh):
+            # Another process stored some of them between the look-up and the insert (PostgreSQL
+            # with several writers): keep only what is ours, by the same look-up, now decisive.
+            raced = _stored_message_ids(connection, source.id, [r["message_id"] for r in fresh], received_at)
+            fresh = [row for row in fresh if row["message_id"] not in raced]
+    result.stored = len(fresh)
     result.duplicates += len(rows) - result.stored
-    _fold_into_profiles(session, [row for row in rows if row["message_id"] in stored_ids])
+    _fold_into_profiles(session, fresh)
     result.customers = {row["customer_id"] for row in rows}
     return result
+
+
+_EVENTS = customers.Event.__table__
+
+
+def _stored_message_ids(
+    connection: Any, source_id: str, message_ids: list[str], not_received_at: datetime | None = None
+) -> set[str]:
+    """Which of these messageIds this source has stored already (by other requests)."""
+    if not_received_at is None:
+        rows = writes.select_in(
+            connection, "SELECT message_id FROM events WHERE source_id = :source AND message_id IN :values",
+            message_ids, {"source": source_id},
+        )
+        return {row[0] for row in rows}
+    found: set[str] = set()
+    for part in chunks(message_ids, 500):
+        found.update(connection.execute(
+            select(_EVENTS.c.message_id).where(
+                _EVENTS.c.source_id == source_id, _EVENTS.c.message_id.in_(part),
+                _EVENTS.c.received_at != not_received_at,
+            )
+        ).scalars())
+    return found
 
 
 def _fold_into_profiles(session: Session, rows: list[dict[str, Any]]) -> None:

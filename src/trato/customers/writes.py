@@ -1,0 +1,142 @@
+"""The hot write path of the customer memory: events, rollups and computed traits.
+
+Millions of events pass through here, so these statements are written once per dialect and
+run as plain DBAPI ``executemany`` with values already in the driver's form: SQLAlchemy's
+per-row type processing costs more than the database work itself at this volume. The SQL
+is the same on both databases but for parameter style and PostgreSQL's explicit casts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection
+
+_PARAM = re.compile(r":(\w+)(?:\{(\w+)\})?")
+
+
+@lru_cache(maxsize=32)
+def driver_sql(dialect: str, sql: str) -> str:
+    """``:name`` (optionally ``:name{pgtype}``) parameters in the driver's own style."""
+    if dialect == "sqlite":
+        return _PARAM.sub(lambda m: f":{m.group(1)}", sql)
+    return _PARAM.sub(
+        lambda m: f"CAST(%({m.group(1)})s AS {m.group(2)})" if m.group(2) else f"%({m.group(1)})s", sql
+    )
+
+
+def select_in(
+    connection: Connection, sql: str, column_values: list[Any], params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run ``sql`` whose ``IN :values`` is expanded to one placeholder per value (chunks of 500)."""
+    dialect = connection.dialect.name
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(column_values), 500):
+        part = column_values[start : start + 500]
+        names = {f"v{i}": value for i, value in enumerate(part)}
+        text = sql.replace(":values", "(" + ", ".join(f":{n}" for n in names) + ")")
+        found.extend(connection.exec_driver_sql(driver_sql(dialect, text), {**(params or {}), **names}).fetchall())
+    return found
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column as read by the driver: SQLite gives text, psycopg gives Python objects."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def timestamp(dialect: str, value: datetime | None) -> Any:
+    """A UTC datetime as the driver stores it (SQLite: the text SQLAlchemy writes)."""
+    if value is None or dialect != "sqlite":
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def day(dialect: str, value: date) -> Any:
+    return value.isoformat() if dialect == "sqlite" else value
+
+
+def json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_INSERT_EVENTS = """
+INSERT INTO events (customer_id, origin_customer_id, source_id, message_id, kind, name, channel,
+                    department, occurred_at, received_at, properties, context, revenue_cents)
+VALUES (:customer_id, :origin_customer_id, :source_id, :message_id, :kind, :name, :channel,
+        :department, :occurred_at, :received_at, :properties{jsonb}, :context{jsonb}, :revenue_cents)
+ON CONFLICT (source_id, message_id) DO NOTHING
+"""
+
+_ADD_ROLLUPS = """
+INSERT INTO event_rollups (customer_id, name, day, count) VALUES (:customer_id, :name, :day, :count)
+ON CONFLICT (customer_id, name, day) DO UPDATE SET count = event_rollups.count + excluded.count
+"""
+
+# Every right-hand side reads the row as it was before the UPDATE, on both databases.
+_FOLD_TOTALS = """
+UPDATE customers SET
+  event_count = event_count + :n,
+  first_seen_at = CASE WHEN first_seen_at IS NULL OR first_seen_at > :first{timestamptz}
+                       THEN :first{timestamptz} ELSE first_seen_at END,
+  last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < :last{timestamptz}
+                      THEN :last{timestamptz} ELSE last_seen_at END,
+  last_channel = CASE WHEN :last_channel{varchar} IS NULL THEN last_channel
+                      WHEN last_seen_at IS NULL OR last_seen_at <= :channel_at{timestamptz}
+                      THEN :last_channel{varchar} ELSE last_channel END,
+  purchase_count = purchase_count + :purchases,
+  lifetime_value_cents = lifetime_value_cents + :revenue,
+  last_purchase_at = CASE WHEN :last_purchase{timestamptz} IS NULL THEN last_purchase_at
+                          WHEN last_purchase_at IS NULL OR last_purchase_at < :last_purchase{timestamptz}
+                          THEN :last_purchase{timestamptz} ELSE last_purchase_at END
+WHERE id = :customer_id
+"""
+
+
+def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert timeline rows, skipping (source, messageId) pairs already stored; returns how many went in."""
+    dialect = connection.dialect.name
+    params = [
+        {
+            **row,
+            "occurred_at": timestamp(dialect, row["occurred_at"]),
+            "received_at": timestamp(dialect, row["received_at"]),
+            "properties": json_text(row["properties"]),
+            "context": json_text(row["context"]),
+        }
+        for row in rows
+    ]
+    return connection.exec_driver_sql(driver_sql(dialect, _INSERT_EVENTS), params).rowcount
+
+
+def add_rollups(connection: Connection, counts: dict[tuple[str, str, date], int]) -> None:
+    """Add counts to (customer, name, day) rollups."""
+    if not counts:
+        return
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(
+        driver_sql(dialect, _ADD_ROLLUPS),
+        [{"customer_id": c, "name": n, "day": day(dialect, d), "count": k} for (c, n, d), k in counts.items()],
+    )
+
+
+def fold_totals(connection: Connection, totals: list[dict[str, Any]]) -> None:
+    """Fold per-customer totals (n, first, last, last_channel, channel_at, purchases, revenue,
+    last_purchase) into the computed traits."""
+    if not totals:
+        return
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(
+        driver_sql(dialect, _FOLD_TOTALS),
+        [
+            {
+                "customer_id": t["customer_id"], "n": t["n"], "purchases": t["purchases"], "revenue": t["revenue"],
+                "last_channel": t["last_channel"],
+                **{k: timestamp(dialect, t[k]) for k in ("first", "last", "channel_at", "last_purchase")},
+            }
+            for t in totals
+        ],
+    )
