@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,9 +25,16 @@ from trato.ingest.writer import writer
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     writer.start()
+    consumer = None
+    if os.environ.get("TRATO_IN_PROCESS_WORKER") == "1":
+        from trato.core.queue import start_embedded_worker
+
+        consumer = start_embedded_worker()
     try:
         yield
     finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
         writer.stop()
 
 

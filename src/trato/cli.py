@@ -144,6 +144,15 @@ def serve(
                 http="httptools", loop="uvloop", access_log=False)
 
 
+@app.command()
+def worker(workers: Annotated[int, typer.Option(help="worker threads")] = 4) -> None:
+    """Run queued work in this process (scale-out: with TRATO_REDIS_URL, beside `serve --no-worker`)."""
+    _settings()
+    from trato.core.queue import run_worker
+
+    run_worker(workers)
+
+
 @import_app.command("customers")
 def import_customers(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a .csv or .jsonl file")],
@@ -172,17 +181,22 @@ def import_events(
 
 
 def _import_summary(outcome, report: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
     from trato.ingest import importer
 
     console.print(
         f"read {outcome.read} rows: {outcome.stored} stored, {outcome.unchanged} already there, "
         f"{len(outcome.rejected)} rejected"
     )
+    # Messages quote the file's own text, which must not be read as rich markup.
     for row in outcome.rejected[:10]:
-        console.print(f"  line {row.line}: [red]{row.code}[/red] {row.message}")
+        console.print(f"  line {row.line}: [red]{escape(row.code)}[/red] {escape(row.message)}")
+    if len(outcome.rejected) > 10 and report is None:
+        console.print(f"  ... and {len(outcome.rejected) - 10} more; --report FILE writes them all")
     if report is not None:
         importer.write_report(outcome.rejected, report)
-        console.print(f"rejected rows written to {report}")
+        console.print(f"rejected rows written to {escape(str(report))}")
     if outcome.rejected:
         raise typer.Exit(1)
 
