@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from trato.core.clock import iso, utcnow
@@ -251,11 +250,10 @@ class Resolver:
             if customer_id in self._traits:
                 _fold_traits(row, self._traits.pop(customer_id))
         if self._new_customers:
-            rows = [{c: row.get(c) for c in _CUSTOMER_INSERT_COLUMNS} for row in self._new_customers.values()]
-            connection.execute(_CUSTOMERS.insert(), rows)
+            writes.insert_customers(connection, list(self._new_customers.values()))
             self._new_customers.clear()
         if self._new_identities:
-            connection.execute(_IDENTITIES.insert(), self._new_identities)
+            writes.insert_identities(connection, self._new_identities)
             self._new_identities.clear()
         if self._traits:
             updates = []
@@ -263,27 +261,14 @@ class Resolver:
             for cid, traits, times in writes.select_in(
                 connection, "SELECT id, traits, trait_times FROM customers WHERE id IN :values", list(self._traits)
             ):
-                row = {"traits": dict(writes.json_value(traits) or {}),
+                row = {"id": cid, "traits": dict(writes.json_value(traits) or {}),
                        "trait_times": dict(writes.json_value(times) or {})}
                 if _fold_traits(row, self._traits[cid]):
-                    row["b_id"], row["updated_at"] = cid, now
+                    row["updated_at"] = now
                     updates.append(row)
             self._traits.clear()
             if updates:
-                connection.execute(_UPDATE_TRAITS, updates)
-
-
-_CUSTOMERS = Customer.__table__
-_IDENTITIES = Identity.__table__
-_UPDATE_TRAITS = (
-    update(_CUSTOMERS)
-    .where(_CUSTOMERS.c.id == bindparam("b_id"))
-    .values({c: bindparam(c) for c in ("traits", "trait_times", *TYPED_COLUMNS, "search_name", "updated_at")})
-)
-_CUSTOMER_INSERT_COLUMNS = (
-    "id", "traits", "trait_times", *TYPED_COLUMNS, "search_name", "event_count", "purchase_count",
-    "lifetime_value_cents", "created_at", "updated_at",
-)
+                writes.update_profiles(connection, updates)
 
 
 def _fold_traits(row: dict[str, Any], pending: dict[str, tuple[Any, str]]) -> bool:

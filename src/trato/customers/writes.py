@@ -96,6 +96,61 @@ WHERE id = :customer_id
 """
 
 
+_PROFILE_COLUMNS = ("first_name", "last_name", "email", "phone", "locale", "timezone", "country",
+                    "birthday", "customer_since", "search_name")
+
+_INSERT_CUSTOMERS = f"""
+INSERT INTO customers (id, traits, trait_times, {", ".join(_PROFILE_COLUMNS)}, event_count, purchase_count,
+                       lifetime_value_cents, created_at, updated_at)
+VALUES (:id, :traits{{jsonb}}, :trait_times{{jsonb}}, {", ".join(f":{c}" for c in _PROFILE_COLUMNS)}, 0, 0, 0,
+        :created_at, :updated_at)
+"""
+
+_UPDATE_PROFILES = f"""
+UPDATE customers SET traits = :traits{{jsonb}}, trait_times = :trait_times{{jsonb}},
+  {", ".join(f"{c} = :{c}" for c in _PROFILE_COLUMNS)}, updated_at = :updated_at
+WHERE id = :id
+"""
+
+_INSERT_IDENTITIES = """
+INSERT INTO identities (customer_id, origin_customer_id, kind, value, linked_via, source_id, message_id, created_at)
+VALUES (:customer_id, :origin_customer_id, :kind, :value, :linked_via, :source_id, :message_id, :created_at)
+"""
+
+
+def _profile_params(dialect: str, row: dict[str, Any]) -> dict[str, Any]:
+    params = {c: row.get(c) for c in _PROFILE_COLUMNS}
+    for column in ("birthday", "customer_since"):
+        if params[column] is not None:
+            params[column] = day(dialect, params[column])
+    params.update(
+        id=row["id"], traits=json_text(row["traits"]), trait_times=json_text(row["trait_times"]),
+        updated_at=timestamp(dialect, row["updated_at"]),
+    )
+    return params
+
+
+def insert_customers(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """New profiles: id, traits, trait_times, the typed columns, created_at, updated_at."""
+    dialect = connection.dialect.name
+    params = [{**_profile_params(dialect, r), "created_at": timestamp(dialect, r["created_at"])} for r in rows]
+    connection.exec_driver_sql(driver_sql(dialect, _INSERT_CUSTOMERS), params)
+
+
+def update_profiles(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Traits, trait times and typed columns of existing profiles."""
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(driver_sql(dialect, _UPDATE_PROFILES), [_profile_params(dialect, r) for r in rows])
+
+
+def insert_identities(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    dialect = connection.dialect.name
+    connection.exec_driver_sql(
+        driver_sql(dialect, _INSERT_IDENTITIES),
+        [{**r, "created_at": timestamp(dialect, r["created_at"])} for r in rows],
+    )
+
+
 def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert timeline rows, skipping (source, messageId) pairs already stored; returns how many went in."""
     dialect = connection.dialect.name
