@@ -111,3 +111,22 @@ def authenticate_user(session: Session, *, email: str, password: str) -> Princip
 
 def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
+
+
+def principal_for(session: Session, *, kind: str, principal_id: str) -> Principal | None:
+    """Who a console session belongs to now; None once its token is revoked or its user disabled.
+
+    Read on every page, so that revoking a token or disabling a user also ends their sessions
+    and a changed role takes effect at once.
+    """
+    if kind == "token":
+        token = session.get(ApiToken, principal_id)
+        if token is None or token.revoked_at is not None:
+            return None
+        return Principal("token", token.id, token.name, token.role)
+    if kind == "user":
+        user = session.get(User, principal_id)
+        if user is None or user.disabled_at is not None:
+            return None
+        return Principal("user", user.id, user.name, user.role)
+    return None

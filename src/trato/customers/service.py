@@ -41,7 +41,11 @@ TIMELINE_KINDS = (
 
 def check_traits(traits: dict[str, Any]) -> None:
     """Refuse traits that are too large or whose well-known values are wrong."""
-    if len(orjson.dumps(traits)) > MAX_TRAITS_BYTES:
+    try:
+        size = len(orjson.dumps(traits))
+    except TypeError:
+        raise InvalidTrait("traits must be plain JSON; numbers must fit in 64 bits") from None
+    if size > MAX_TRAITS_BYTES:
         raise InvalidTrait(f"traits exceed {MAX_TRAITS_BYTES // 1024} KB")
     typed_columns(traits)
 
