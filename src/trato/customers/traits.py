@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from trato.core.clock import parse_timestamp
+from trato.core.settings import get_settings
 from trato.customers.errors import InvalidIdentity, InvalidTrait
 from trato.customers.identities import normalize_email, normalize_phone
 
@@ -72,7 +73,7 @@ def typed_columns(traits: dict[str, Any], *, region: str | None = None) -> dict[
         elif column == "phone":
             country = traits.get("country") if isinstance(traits.get("country"), str) else None
             try:
-                columns[column] = normalize_phone(str(value), (country or region or "ES").upper())
+                columns[column] = normalize_phone(str(value), (country or region or default_region()).upper())
             except InvalidIdentity as exc:
                 raise InvalidTrait(exc.message, code=exc.code, details={"trait": name}) from None
         elif column == "locale":
@@ -106,6 +107,10 @@ def typed_columns(traits: dict[str, Any], *, region: str | None = None) -> dict[
         if last:
             columns.setdefault("last_name", last[:120])
     return columns
+
+
+def default_region() -> str:
+    return get_settings().default_region
 
 
 def search_name(first: str | None, last: str | None) -> str | None:

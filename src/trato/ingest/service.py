@@ -145,6 +145,13 @@ def ingest(
         seen.add(event.message_id)
         unique.append(event)
     result.accepted = len(events)
+    # The unique (source, messageId) constraint is what guarantees exactly-once; asking first
+    # spares repeats the identity work, so a redelivered call changes nothing at all.
+    connection = session.connection()
+    known = _stored_message_ids(connection, source.id, [event.message_id for event in unique])
+    if known:
+        result.duplicates += sum(1 for event in unique if event.message_id in known)
+        unique = [event for event in unique if event.message_id not in known]
     if not unique:
         return result
 
@@ -173,11 +180,7 @@ def ingest(
         for row in rows:
             row["customer_id"] = resolver.survivor_of(row["customer_id"])
 
-    # The unique (source, messageId) constraint is what guarantees exactly-once; asking first
-    # only spares the work of folding repeats into the profiles.
-    connection = session.connection()
-    known = _stored_message_ids(connection, source.id, [row["message_id"] for row in rows])
-    fresh = [row for row in rows if row["message_id"] not in known]
+    fresh = rows
     if fresh:
         inserted = customers.insert_events(session, fresh)
         if inserted != len(fresh):
