@@ -90,12 +90,10 @@ def _empty_database(request: pytest.FixtureRequest) -> Iterator[None]:
 
     engine = get_engine()
     names = [t.name for t in reversed(tables.metadata.sorted_tables)]
+    # DELETE, not TRUNCATE: on these small tables it is ~100x faster on PostgreSQL.
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
+        for name in names:
+            conn.execute(text(f"DELETE FROM {name}"))
     ingest_service.forget_cached_sources()
     console_service._cache.clear()
 

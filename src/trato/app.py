@@ -19,6 +19,7 @@ from trato.core.settings import get_settings
 from trato.customers import api as customers_api
 from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
+from trato.ingest.cors import TrackingCORS
 from trato.ingest.writer import writer
 
 
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(TrackingCORS)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

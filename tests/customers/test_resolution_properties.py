@@ -32,11 +32,8 @@ def wipe() -> None:
     engine = get_engine()
     names = [t.name for t in reversed(tables.metadata.sorted_tables)]
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
+        for name in names:
+            conn.execute(text(f"DELETE FROM {name}"))
     ingest.forget_cached_sources()
 
 

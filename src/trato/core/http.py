@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -60,7 +61,10 @@ def db_read_session() -> Iterator[Session]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TratoError)
     async def _trato(request: Request, exc: TratoError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = None
+        if exc.status_code == 401:  # the tracking API takes the write key as HTTP Basic user
+            scheme = 'Basic realm="trato"' if request.url.path.startswith("/v1/") else "Bearer"
+            headers = {"WWW-Authenticate": scheme}
         return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -79,6 +83,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"there is nothing at {request.url.path}"
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> Response:
+        # The database refused a value from the request (PostgreSQL: NUL in text, a string over a
+        # column's width): the input's fault, so a 4xx. Logged in full, as the check belongs earlier.
+        log.error("the database refused a value", path=request.url.path, method=request.method, error=str(exc.orig))
+        return error_response(
+            422, "unstorable_value",
+            "a value in the request cannot be stored: text must not contain NUL characters "
+            "and must fit its field",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -77,7 +77,7 @@ def typed_columns(traits: dict[str, Any], *, region: str | None = None) -> dict[
             except InvalidIdentity as exc:
                 raise InvalidTrait(exc.message, code=exc.code, details={"trait": name}) from None
         elif column == "locale":
-            if not isinstance(value, str) or not _LOCALE_RE.match(value):
+            if not isinstance(value, str) or len(value) > 16 or not _LOCALE_RE.match(value):
                 raise InvalidTrait(
                     f"trait {name!r} must be a language tag such as es-ES or en, not {value!r}",
                     details={"trait": name},

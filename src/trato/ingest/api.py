@@ -23,7 +23,9 @@ from trato.core.clock import utcnow
 from trato.core.http import JSON, db_read_session, db_session
 from trato.core.settings import get_settings
 from trato.ingest import service
-from trato.ingest.errors import BatchTooLarge, InvalidEvent, InvalidJSON, MissingWriteKey, NothingAccepted
+from trato.ingest.errors import (
+    BatchTooLarge, EventTooLarge, InvalidEvent, InvalidJSON, MissingWriteKey, NothingAccepted,
+)
 from trato.ingest.schemas import SourceCreated, SourceIn, SourceOut
 from trato.ingest.writer import writer
 
@@ -31,14 +33,14 @@ router = APIRouter(tags=["tracking"])
 admin_router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, too_large: type[BatchTooLarge | EventTooLarge]) -> bytes:
     """The request body, gunzipped, refusing anything over ``limit`` (zip bombs included)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit * 4 + 1024:
-            raise BatchTooLarge(f"the request body is over {limit // 1024} KB", details={"limit": limit})
+            raise too_large(f"the request body is over {limit // 1024} KB", details={"limit": limit})
         chunks.append(chunk)
     raw = b"".join(chunks)
     if request.headers.get("content-encoding", "").lower() == "gzip":
@@ -48,9 +50,8 @@ async def _body(request: Request, limit: int) -> bytes:
         except zlib.error:
             raise InvalidJSON("the body says Content-Encoding: gzip but is not valid gzip") from None
     if len(raw) > limit:
-        raise BatchTooLarge(
-            f"the request body is over {limit // 1024} KB; send smaller batches", details={"limit": limit}
-        )
+        advice = "send smaller batches" if too_large is BatchTooLarge else "send less in one event"
+        raise too_large(f"the request body is over {limit // 1024} KB; {advice}", details={"limit": limit})
     return raw
 
 
@@ -74,7 +75,9 @@ async def _track(request: Request, session: Session, call_type: str | None) -> R
     settings = get_settings()
     received_at = utcnow()
     limit = settings.ingest_max_batch_bytes if call_type is None else settings.ingest_max_event_bytes
-    raw = await _body(request, max(limit, settings.ingest_max_event_bytes))
+    raw = await _body(
+        request, max(limit, settings.ingest_max_event_bytes), BatchTooLarge if call_type is None else EventTooLarge
+    )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -112,6 +115,10 @@ async def batch(request: Request, session: Session = Depends(db_read_session)) -
     return await _track(request, session, None)
 
 
+# analytics.js posts to one-letter paths (/v1/t, /v1/p, ... and /v1/b for batches), as Segment accepts.
+router.add_api_route("/v1/b", batch, methods=["POST"], name="batch_short", include_in_schema=False)
+
+
 def _single(call_type: str) -> Any:
     async def endpoint(request: Request, session: Session = Depends(db_read_session)) -> Response:
         return await _track(request, session, call_type)
@@ -123,6 +130,9 @@ def _single(call_type: str) -> Any:
 
 for _call in ("identify", "track", "page", "screen", "group", "alias"):
     router.add_api_route(f"/v1/{_call}", _single(_call), methods=["POST"], name=_call)
+    router.add_api_route(
+        f"/v1/{_call[0]}", _single(_call), methods=["POST"], name=f"{_call}_short", include_in_schema=False
+    )
 
 
 @admin_router.get("", response_model=list[SourceOut])

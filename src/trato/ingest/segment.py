@@ -24,6 +24,13 @@ from trato.ingest.errors import EventTooLarge, InvalidEvent
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 PURCHASE_EVENTS = frozenset({"order completed", "purchase", "purchased", "checkout completed"})
 MAX_NAME = 200
+# The timeline's column widths: longer values are refused here, not left to fail the batch's write.
+MAX_CHANNEL = 32
+MAX_DEPARTMENT = 64
+MAX_IDENTITY_KIND = 64
+# A call's top-level 'channel' (set by Segment and RudderStack libraries) names the kind of library
+# that sent it, not where the customer was: 'server' says nothing, so the source's default applies.
+LIBRARY_CHANNELS: dict[str, str | None] = {"browser": "web", "client": "web", "mobile": "app", "server": None}
 
 
 @dataclass
@@ -65,12 +72,32 @@ def _id(message: dict[str, Any], key: str) -> str | None:
     return text or None
 
 
-def _short_text(value: Any, key: str) -> str | None:
+def _short_text(value: Any, key: str, limit: int | None = None) -> str | None:
+    """A name cut to MAX_NAME, or with ``limit`` a label refused when longer."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise InvalidEvent(f"'{key}' must be a string", details={"field": key})
-    return value.strip()[:MAX_NAME] or None
+    text = value.strip()
+    if limit is not None and len(text) > limit:
+        raise InvalidEvent(f"'{key}' is longer than {limit} characters", details={"field": key})
+    return text[:MAX_NAME] or None
+
+
+def _library_channel(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in LIBRARY_CHANNELS:
+        return LIBRARY_CHANNELS[value.strip().lower()]
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _occurred_at(message: dict[str, Any], received_at: datetime, sent_at: Any) -> datetime:
@@ -84,7 +111,13 @@ def _occurred_at(message: dict[str, Any], received_at: datetime, sent_at: Any) -
     sent = parse_timestamp(message.get("sentAt") or sent_at)
     if sent is None:
         return timestamp
-    return received_at - (sent - timestamp)
+    try:
+        return received_at - (sent - timestamp)
+    except OverflowError:
+        raise InvalidEvent(
+            "'sentAt' and 'timestamp' are too far apart to correct the client's clock",
+            details={"field": "sentAt"},
+        ) from None
 
 
 def _revenue_cents(kind: str, properties: dict[str, Any]) -> int | None:
@@ -127,7 +160,13 @@ def _identities(
                 "each of 'context.externalIds' needs an 'id' and a 'type'",
                 details={"field": "context.externalIds"},
             )
-        found.append(customers.normalize_identity(str(item["type"]), item["id"], region=region))
+        kind, value = customers.normalize_identity(str(item["type"]), item["id"], region=region)
+        if len(kind) > MAX_IDENTITY_KIND:
+            raise InvalidEvent(
+                f"an identity type in 'context.externalIds' is longer than {MAX_IDENTITY_KIND} characters",
+                details={"field": "context.externalIds"},
+            )
+        found.append((kind, value))
     return found
 
 
@@ -139,12 +178,19 @@ def parse(
     """One tracking call to a :class:`ParsedEvent`; raises a TratoError saying what is wrong."""
     if not isinstance(message, dict):
         raise InvalidEvent("each event must be a JSON object")
-    size = raw_size if raw_size is not None else len(orjson.dumps(message))
+    try:
+        encoded = orjson.dumps(message)
+    except TypeError:
+        raise InvalidEvent("the event must be plain JSON; numbers must fit in 64 bits") from None
+    size = raw_size if raw_size is not None else len(encoded)
     if size > max_bytes:
         raise EventTooLarge(
             f"event is {size} bytes; the limit is {max_bytes} bytes (32 KB)",
             details={"size": size, "limit": max_bytes},
         )
+    # PostgreSQL cannot store NUL in text or JSONB; refuse it on every database alike.
+    if (b"\\u0000" in encoded and _has_nul(message)) or (batch_context and _has_nul(batch_context)):
+        raise InvalidEvent("text in an event must not contain NUL (\\u0000) characters")
     kind = call_type or message.get("type")
     if kind not in CALL_TYPES:
         raise InvalidEvent(
@@ -183,12 +229,16 @@ def parse(
             name = _short_text(message.get("name") or properties.get("name"), "name")
         elif kind == "group":
             name = _id(message, "groupId")
+            if name and len(name) > MAX_NAME:
+                raise InvalidEvent(f"'groupId' is longer than {MAX_NAME} characters", details={"field": "groupId"})
     channel = _short_text(
         properties.get("channel") or context.get("channel")
-        or {"page": "web", "screen": "app"}.get(kind) or message.get("channel"),
-        "channel",
+        or {"page": "web", "screen": "app"}.get(kind) or _library_channel(message.get("channel")),
+        "channel", MAX_CHANNEL,
     )
-    department = _short_text(properties.get("department") or context.get("department"), "department")
+    department = _short_text(
+        properties.get("department") or context.get("department"), "department", MAX_DEPARTMENT
+    )
     message_id = _id(message, "messageId") or f"trato-{uuid.uuid4()}"
     if len(message_id) > 128:
         raise InvalidEvent("'messageId' is longer than 128 characters", details={"field": "messageId"})

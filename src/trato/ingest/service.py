@@ -156,7 +156,7 @@ def ingest(
         return result
 
     resolver = customers.Resolver(
-        session, exclusive_kinds=get_settings().exclusive_identity_kinds, actor=f"source:{source.name}"
+        session, exclusive_kinds=get_settings().exclusive_identity_kinds, actor=f"source:{source.name}"[:120]
     )
     resolver.prefetch([key for event in unique for key in event.identities])
     rows: list[dict[str, Any]] = []
