@@ -168,7 +168,7 @@ def merge_customers(
     record.moved = {"identities": moved_identities, "events": moved_events, "traits": overridden}
     session.add(record)
     session.flush()
-    computed.rebuild(session, [survivor_id, merged_id])
+    computed.fold_merged(session, survivor_id=survivor_id, merged_id=merged_id)
     audit.record(
         session, actor=actor, action="customer.merge", object_type="customer", object_id=survivor_id,
         merged_id=merged_id, merge_id=record.id, reason=reason,

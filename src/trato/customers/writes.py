@@ -178,6 +178,21 @@ def add_rollups(connection: Connection, counts: dict[tuple[str, str, date], int]
     )
 
 
+_MOVE_ROLLUPS = """
+INSERT INTO event_rollups (customer_id, name, day, count)
+SELECT :to_id, name, day, count FROM event_rollups WHERE customer_id = :from_id
+ON CONFLICT (customer_id, name, day) DO UPDATE SET count = event_rollups.count + excluded.count
+"""
+
+
+def move_rollups(connection: Connection, *, from_id: str, to_id: str) -> None:
+    """Add one profile's rollups to another's and clear the first."""
+    dialect = connection.dialect.name
+    params = {"from_id": from_id, "to_id": to_id}
+    connection.exec_driver_sql(driver_sql(dialect, _MOVE_ROLLUPS), params)
+    connection.exec_driver_sql(driver_sql(dialect, "DELETE FROM event_rollups WHERE customer_id = :from_id"), params)
+
+
 def fold_totals(connection: Connection, totals: list[dict[str, Any]]) -> None:
     """Fold per-customer totals (n, first, last, last_channel, channel_at, purchases, revenue,
     last_purchase) into the computed traits."""
