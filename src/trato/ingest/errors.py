@@ -35,3 +35,18 @@ class SourceExists(BadRequest):
     code = "source_exists"
     status_code = 409
 
+
+class UnsupportedFileType(BadRequest):
+    code = "unsupported_file_type"
+
+
+class NoIdentityColumn(BadRequest):
+    code = "no_identity_column"
+
+
+class InvalidFile(BadRequest):
+    code = "invalid_file"
+
+
+class InvalidRow(BadRequest):
+    code = "invalid_row"

@@ -1,5 +1,10 @@
 """Bulk import: customers from CSV or JSON Lines, events from JSON Lines of Segment calls.
 
+This module runs an import: it takes the rows that :mod:`trato.ingest.import_files` reads from
+the file, writes them in chunked transactions (retried when another writer interferes), stores
+customers through the resolver and events through the tracking API's path, and counts what each
+row did. What a file may hold, and what importing it does:
+
 Customers (``trato import customers FILE``)
     ``.csv``: a header row, then one customer a row. UTF-8 (a byte-order mark is fine); the
     delimiter is ``,``, ``;`` or tab, whichever the header row uses most. Column names say
@@ -50,79 +55,41 @@ costs the good rows.
 
 from __future__ import annotations
 
-import csv
 import functools
-import hashlib
 import itertools
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import structlog
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from trato.core import audit
-from trato.core.clock import iso, parse_timestamp, utcnow
+from trato.core.clock import iso, utcnow
 from trato.core.csvsafe import write_csv
-from trato.core.db import chunks, unit_of_work
-from trato.core.errors import BadRequest, NotFound, TratoError
+from trato.core.db import unit_of_work
+from trato.core.errors import BadRequest, TratoError
 from trato.core.settings import get_settings
 from trato.customers import service as customers
-from trato.ingest import segment, service
-from trato.ingest.errors import EventTooLarge, InvalidEvent, InvalidJSON
+from trato.ingest import service
+from trato.ingest.import_files import (
+    CUSTOMER_SUFFIXES, EVENT_SUFFIXES, CustomerRow, EventRow, Reading, RejectedRow, csv_customer_rows, event_rows,
+    file_time, file_type, jsonl_customer_rows, rejection,
+)
 from trato.ingest.models import Source
+
+__all__ = ["ImportOutcome", "RejectedRow", "import_customers", "import_events", "write_report"]
 
 log = structlog.get_logger("trato.ingest.import")
 
 CHUNK_ROWS = 1000
-MAX_LINE_BYTES = 128 * 1024
-KEPT_ROW_CHARS = 2000  # of a rejected row's text
 RETRIES = 3
 ACTOR = "import"
-CUSTOMER_SUFFIXES = (".csv", ".jsonl", ".ndjson")
-EVENT_SUFFIXES = (".jsonl", ".ndjson")
-IDENTITY_COLUMNS = {
-    "user_id": "user_id", "userid": "user_id", "email": "email", "phone": "phone",
-    "anonymous_id": "anonymous_id", "anonymousid": "anonymous_id",
-    "device_token": "device_token", "devicetoken": "device_token",
-}
-ACCEPTED_IDENTITY_COLUMNS = "user_id, email, phone, anonymous_id, device_token, social:<network> or identity:<kind>"
-MAX_KIND = 64
-_BOM = b"\xef\xbb\xbf"
-
-
-class UnsupportedFileType(BadRequest):
-    code = "unsupported_file_type"
-
-
-class NoIdentityColumn(BadRequest):
-    code = "no_identity_column"
-
-
-class InvalidFile(BadRequest):
-    code = "invalid_file"
-
-
-class InvalidRow(BadRequest):
-    code = "invalid_row"
-
-
-@dataclass
-class RejectedRow:
-    """A row that was not imported: where it is, why (stable code, message) and its text."""
-
-    line: int
-    code: str
-    message: str
-    row: str
 
 
 @dataclass
@@ -135,24 +102,7 @@ class ImportOutcome:
     rejected: list[RejectedRow] = field(default_factory=list)
 
 
-@dataclass
-class _CustomerRow:
-    line: int
-    identities: list[tuple[str, str]]
-    traits: dict[str, Any]
-    at: datetime
-    raw: bytes | str
-
-
-@dataclass
-class _EventRow:
-    line: int
-    call: Any
-    raw: bytes
-    event: segment.ParsedEvent | None = None
-
-
-Row = TypeVar("Row", _CustomerRow, _EventRow)
+Row = TypeVar("Row", CustomerRow, EventRow)
 
 
 # -- the public face ----------------------------------------------------------------------------
@@ -160,15 +110,15 @@ Row = TypeVar("Row", _CustomerRow, _EventRow)
 
 def import_customers(path: Path, *, progress: Console | None = None) -> ImportOutcome:
     """Import customers (identities and traits) from a .csv or .jsonl file; see the module doc."""
-    suffix = _file_type(path, CUSTOMER_SUFFIXES, "customers")
+    suffix = file_type(path, CUSTOMER_SUFFIXES, "customers")
     settings = get_settings()
     options = {
-        "at": _file_time(path), "region": settings.default_region, "exclusive": settings.exclusive_identity_kinds,
+        "at": file_time(path), "region": settings.default_region, "exclusive": settings.exclusive_identity_kinds,
     }
     write = functools.partial(_store_customers, label=path.name, exclusive=settings.exclusive_identity_kinds)
     outcome = ImportOutcome()
-    with _Reading(path, progress, "customers") as reading:
-        rows = _csv_rows(reading, **options) if suffix == ".csv" else _jsonl_customer_rows(reading, **options)
+    with Reading(path, progress, "customers") as reading:
+        rows = csv_customer_rows(reading, **options) if suffix == ".csv" else jsonl_customer_rows(reading, **options)
         for chunk in _batched(rows, CHUNK_ROWS):
             good = _sort_out(chunk, outcome)
             if good:
@@ -180,17 +130,17 @@ def import_customers(path: Path, *, progress: Console | None = None) -> ImportOu
 
 def import_events(path: Path, *, source_name: str, progress: Console | None = None) -> ImportOutcome:
     """Import Segment calls from a .jsonl file as events of the source ``source_name``."""
-    _file_type(path, EVENT_SUFFIXES, "events")
+    file_type(path, EVENT_SUFFIXES, "events")
     source = _source(source_name)
     outcome = ImportOutcome()
-    with _Reading(path, progress, "events") as reading:
-        for chunk in _batched(_event_rows(reading, source.name, _file_time(path)), CHUNK_ROWS):
+    with Reading(path, progress, "events") as reading:
+        for chunk in _batched(event_rows(reading, source.name, file_time(path)), CHUNK_ROWS):
             rows = _sort_out(chunk, outcome)
             received_at = utcnow()
             good, bad = service.parse_calls([row.call for row in rows], call_type=None, received_at=received_at)
-            for rejection in bad:
-                row = rows[rejection["index"]]
-                outcome.rejected.append(_rejected(row.line, rejection["code"], rejection["message"], row.raw))
+            for refused in bad:
+                row = rows[refused["index"]]
+                outcome.rejected.append(rejection(row.line, refused["code"], refused["message"], row.raw))
             parsed = []
             for index, event in good:
                 rows[index].event = event
@@ -212,7 +162,7 @@ def write_report(rejected: list[RejectedRow], path: Path) -> None:
 
 
 def _store_customers(
-    session: Session, rows: list[_CustomerRow], *, label: str, exclusive: list[str]
+    session: Session, rows: list[CustomerRow], *, label: str, exclusive: list[str]
 ) -> tuple[int, int]:
     """Resolve and write a chunk of customer rows; returns (stored, unchanged)."""
     resolver = customers.Resolver(session, exclusive_kinds=exclusive, actor=ACTOR)
@@ -253,12 +203,7 @@ class _Profiles:
         self.state: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
 
     def load(self, customer_ids: Iterable[str]) -> None:
-        Customer = customers.Customer
-        for part in chunks(sorted(customer_ids), 500):
-            for cid, traits, times in self.session.execute(
-                select(Customer.id, Customer.traits, Customer.trait_times).where(Customer.id.in_(part))
-            ):
-                self.state[cid] = (dict(traits or {}), dict(times or {}))
+        self.state.update(customers.profile_traits(self.session, customer_ids=customer_ids))
 
     def new(self, customer_id: str) -> None:
         self.state[customer_id] = ({}, {})
@@ -284,7 +229,7 @@ class _Profiles:
 
 
 def _store_events(
-    session: Session, rows: list[_EventRow], *, source: Source, received_at: datetime, label: str
+    session: Session, rows: list[EventRow], *, source: Source, received_at: datetime, label: str
 ) -> tuple[int, int]:
     """Write a chunk of parsed calls by the tracking API's path; returns (stored, unchanged)."""
     events = [(index, row.event) for index, row in enumerate(rows) if row.event is not None]
@@ -333,11 +278,11 @@ def _transaction(write: Callable[[Session, list[Row]], tuple[int, int]], rows: l
     raise AssertionError("unreachable")
 
 
-def _write_failed(row: _CustomerRow | _EventRow, exc: Exception) -> RejectedRow:
+def _write_failed(row: CustomerRow | EventRow, exc: Exception) -> RejectedRow:
     if isinstance(exc, TratoError):
-        return _rejected(row.line, exc.code, exc.message, row.raw)
+        return rejection(row.line, exc.code, exc.message, row.raw)
     log.error("import row could not be written", line=row.line, exc_info=exc)
-    return _rejected(
+    return rejection(
         row.line, "write_failed", f"the row could not be written ({type(exc).__name__}); the error has been logged",
         row.raw,
     )
@@ -363,82 +308,7 @@ def _source(name: str) -> Source:
     raise AssertionError("unreachable")
 
 
-# -- reading ------------------------------------------------------------------------------------
-
-
-def _file_time(path: Path) -> datetime:
-    """When the file's content was true: its modification time (never later than now).
-
-    Traits are set as of this time, so importing the same file again re-asserts nothing, and an
-    old file does not overwrite what customers did since it was written.
-    """
-    return min(datetime.fromtimestamp(path.stat().st_mtime, UTC), utcnow())
-
-
-def _row_time(file_time: datetime, line: int) -> datetime:
-    """A row without its own time is as of the file's, plus a microsecond a line: of two rows
-    giving one person's trait, the later one wins, and still does when the file is imported again."""
-    return file_time + timedelta(microseconds=line)
-
-
-def _file_type(path: Path, suffixes: tuple[str, ...], what: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in suffixes:
-        raise UnsupportedFileType(
-            f"{path.name}: {what} are imported from {' or '.join(suffixes)} files, "
-            f"not {suffix or 'files without an extension'}",
-            details={"accepted": list(suffixes)},
-        )
-    if not path.is_file():
-        raise NotFound(f"{path} is not a file", code="file_not_found")
-    return suffix
-
-
-class _Reading:
-    """A file read line by line as bytes, with a progress bar of the bytes read against its size."""
-
-    def __init__(self, path: Path, console: Console | None, what: str) -> None:
-        self.handle = path.open("rb")
-        self.size = os.fstat(self.handle.fileno()).st_size
-        self.position = 0
-        self.line = 0
-        self.bar: Progress | None = None
-        if console is not None:
-            self.bar = Progress(
-                TextColumn(f"importing {what}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(), console=console,
-            )
-            self.task = self.bar.add_task(what, total=max(self.size, 1), rows=0)
-
-    def __enter__(self) -> _Reading:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.close()
-        if self.bar is not None:
-            self.bar.stop()
-
-    def show(self, rows: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.position, rows=rows)
-
-    def lines(self) -> Iterator[tuple[int, bytes | None]]:
-        """(line number, bytes with their line end); None for a line over MAX_LINE_BYTES."""
-        readline = self.handle.readline
-        while raw := readline(MAX_LINE_BYTES + 1):
-            self.line += 1
-            self.position += len(raw)
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while (rest := readline(1 << 20)) and not rest.endswith(b"\n"):
-                    self.position += len(rest)
-                self.position += len(rest)
-                yield self.line, None
-                continue
-            if self.line == 1:
-                raw = raw.removeprefix(_BOM)
-            yield self.line, raw
+# -- chunks -------------------------------------------------------------------------------------
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -457,278 +327,3 @@ def _sort_out(chunk: list[Any], outcome: ImportOutcome) -> list[Any]:
         else:
             good.append(item)
     return good
-
-
-def _rejected(line: int, code: str | TratoError, message: str | None = None, raw: bytes | str = "") -> RejectedRow:
-    if isinstance(code, TratoError):
-        code, message = code.code, code.message
-    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    return RejectedRow(line, code, message or code, text.rstrip("\r\n")[:KEPT_ROW_CHARS])
-
-
-def _too_large(line: int) -> RejectedRow:
-    return RejectedRow(line, "row_too_large", f"the line is over {MAX_LINE_BYTES // 1024} KB; it was skipped", "")
-
-
-# -- customers: rows to identities and traits ---------------------------------------------------
-
-
-@dataclass
-class _Column:
-    name: str
-    kind: str | None  # the identity kind, or None for a trait
-
-
-def _columns(header: list[str]) -> list[_Column | None]:
-    """What each CSV column holds; unnamed columns are ignored."""
-    columns: list[_Column | None] = []
-    seen: dict[tuple[str, str], str] = {}
-    for raw in header:
-        name = raw.strip()
-        if not name:
-            columns.append(None)
-            continue
-        lowered = name.lower()
-        kind: str | None = IDENTITY_COLUMNS.get(lowered)
-        if kind is None and lowered.startswith(("social:", "identity:")):
-            kind = _identity_kind(name, lowered.removeprefix("identity:"))
-        key = ("identity", kind) if kind else ("trait", name)
-        if key in seen:
-            raise InvalidFile(
-                f"columns {seen[key]!r} and {name!r} both give the {key[0]} {key[1]}; keep one of them",
-                code="duplicate_column", details={"columns": [seen[key], name]},
-            )
-        seen[key] = name
-        columns.append(_Column(name, kind))
-    if not any(c and c.kind for c in columns):
-        names = [c.name for c in columns if c]
-        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-        raise NoIdentityColumn(
-            f"the file has no identity column (its columns: {shown or 'none'}); name the column that "
-            f"identifies each customer {ACCEPTED_IDENTITY_COLUMNS}",
-            details={"columns": names, "accepted": ACCEPTED_IDENTITY_COLUMNS},
-        )
-    return columns
-
-
-def _identity_kind(column: str, kind: str) -> str:
-    if kind in IDENTITY_COLUMNS:
-        return IDENTITY_COLUMNS[kind]
-    try:
-        # A value that any kind other than email and phone accepts: only the kind is checked.
-        kind = customers.normalize_identity(kind, "-")[0]
-    except TratoError as exc:
-        raise InvalidFile(f"column {column!r}: {exc.message}", code="invalid_column") from None
-    if len(kind) > MAX_KIND:
-        raise InvalidFile(f"column {column!r}: an identity kind has at most {MAX_KIND} characters",
-                          code="invalid_column")
-    return kind
-
-
-def _csv_rows(
-    reading: _Reading, *, at: datetime, region: str, exclusive: list[str]
-) -> Iterator[_CustomerRow | RejectedRow]:
-    flawed: dict[int, str] = {}
-    record: list[str] = []  # the text of the record being read, for the report
-
-    def text_lines() -> Iterator[str]:
-        for number, raw in reading.lines():
-            if raw is None:
-                flawed[number], raw = "too_large", b"\n"
-            try:
-                text = raw.decode()
-            except UnicodeDecodeError:
-                flawed[number], text = "encoding", raw.decode(errors="replace")
-            record.append(text)
-            yield text
-
-    lines = text_lines()
-    first = next((text for text in lines if text.strip()), None)
-    if first is None:
-        raise InvalidFile("the file is empty; its first line names the columns", code="empty_file")
-    reader = csv.reader(itertools.chain([first], lines), delimiter=max((",", ";", "\t"), key=first.count))
-    header = next(reader)
-    end = reading.line
-    if "encoding" in flawed.values():
-        raise InvalidFile("the header row is not UTF-8 text; save the file as 'CSV UTF-8' and import it again",
-                          code="invalid_encoding")
-    columns = _columns(header)
-    record.clear()
-    while True:
-        failure: csv.Error | None = None
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            cells, failure = [], exc
-        line, end = end + 1, reading.line
-        text = "".join(record)
-        record.clear()
-        flaws = {flawed.pop(n) for n in range(line, end + 1) if n in flawed}
-        if failure is None and not any(cell.strip() for cell in cells):
-            continue  # a blank row
-        try:
-            if "too_large" in flaws:
-                yield _too_large(line)
-                continue
-            if failure is not None:
-                raise InvalidRow(f"the row cannot be read as CSV ({failure}); check its quotes")
-            if "encoding" in flaws:
-                raise InvalidRow("the row is not UTF-8 text; save the file as 'CSV UTF-8' and import it again",
-                                 code="invalid_encoding")
-            if len(cells) > len(columns):
-                raise InvalidRow(
-                    f"the row has {len(cells)} cells and the header {len(columns)} columns; "
-                    "put cells that contain the delimiter in double quotes"
-                )
-            identities: list[tuple[str, Any]] = []
-            traits: dict[str, Any] = {}
-            for column, cell in zip(columns, cells, strict=False):
-                value = cell.strip()
-                if column is None or not value:
-                    continue
-                if column.kind:
-                    identities.append((column.kind, value))
-                else:
-                    traits[column.name] = value
-            yield _customer_row(
-                line, text, identities, traits, at=_row_time(at, line), region=region, exclusive=exclusive
-            )
-        except TratoError as exc:
-            yield _rejected(line, exc, raw=text)
-
-
-def _jsonl_customer_rows(
-    reading: _Reading, *, at: datetime, region: str, exclusive: list[str]
-) -> Iterator[_CustomerRow | RejectedRow]:
-    max_event_bytes = get_settings().ingest_max_event_bytes
-    for line, raw in reading.lines():
-        if raw is None:
-            yield _too_large(line)
-            continue
-        if not raw.strip():
-            continue
-        try:
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise InvalidJSON(f"the line is not valid JSON ({exc})") from None
-            if not isinstance(obj, dict):
-                raise InvalidRow('each line must be a JSON object such as {"identities": {...}, "traits": {...}}')
-            if "identities" not in obj and obj.keys() & {"userId", "anonymousId", "type"}:
-                kind = obj.get("type") or "identify"
-                if kind != "identify":
-                    raise InvalidEvent(
-                        f"customers are imported from identify calls, not {kind!r} calls; "
-                        "import other calls with 'trato import events'", details={"field": "type"},
-                    )
-                event = segment.parse(
-                    {k: v for k, v in obj.items() if k != "sentAt"}, call_type="identify",
-                    received_at=_row_time(at, line),
-                    max_bytes=max_event_bytes, region=region,
-                )
-                yield _CustomerRow(line, event.identities, event.traits, event.occurred_at, raw)
-                continue
-            yield _customer_from_object(line, raw, obj, at=_row_time(at, line), region=region, exclusive=exclusive)
-        except TratoError as exc:
-            yield _rejected(line, exc, raw=raw)
-
-
-def _customer_from_object(
-    line: int, raw: bytes, obj: dict[str, Any], *, at: datetime, region: str, exclusive: list[str]
-) -> _CustomerRow:
-    unknown = sorted(set(obj) - {"identities", "traits", "timestamp"})
-    if unknown:
-        raise InvalidRow(
-            f"unknown field {', '.join(map(repr, unknown))}: a line has 'identities', 'traits' and "
-            "optionally 'timestamp' (or is a Segment identify call with 'userId')"
-        )
-    given = obj.get("identities") or {}
-    traits = obj.get("traits") or {}
-    if not isinstance(given, dict):
-        raise InvalidRow('\'identities\' must be an object such as {"email": "ana@example.com"}')
-    if not isinstance(traits, dict):
-        raise InvalidRow('\'traits\' must be an object such as {"first_name": "Ana"}')
-    identities: list[tuple[str, Any]] = []
-    for kind, value in given.items():
-        kind = kind.strip().lower().removeprefix("identity:")  # the CSV header's spelling reads the same
-        kind = IDENTITY_COLUMNS.get(kind, kind)
-        for item in value if isinstance(value, list) else [value]:
-            if item not in (None, ""):
-                identities.append((kind, item))
-    if obj.get("timestamp") is not None:
-        when = parse_timestamp(obj["timestamp"])
-        if when is None:
-            raise InvalidRow(f"'timestamp' {obj['timestamp']!r} is not an ISO-8601 date such as 2026-05-01T10:00:00Z")
-        at = when
-    traits = {name: value for name, value in traits.items() if value is not None}
-    return _customer_row(line, raw, identities, traits, at=at, region=region, exclusive=exclusive)
-
-
-def _customer_row(
-    line: int, raw: bytes | str, identities: list[tuple[str, Any]], traits: dict[str, Any], *,
-    at: datetime, region: str, exclusive: list[str],
-) -> _CustomerRow:
-    """Normalised identities and checked traits of one row, or the TratoError that says what is wrong."""
-    country = traits.get("country")
-    if isinstance(country, str) and len(country.strip()) == 2:
-        region = country.strip().upper()
-    pairs = identities + [(kind, traits[kind]) for kind in ("email", "phone") if traits.get(kind) not in (None, "")]
-    keys: list[tuple[str, str]] = []
-    for kind, value in pairs:
-        key = customers.normalize_identity(kind, value, region=region)
-        if "\x00" in key[1]:
-            raise InvalidRow(f"identity {key[0]} must not contain NUL (\\u0000) characters", code="invalid_identity")
-        if key not in keys:
-            keys.append(key)
-    if not keys:
-        raise InvalidRow(
-            f"the row has no identity; give at least one of {ACCEPTED_IDENTITY_COLUMNS}", code="missing_identity"
-        )
-    for kind in exclusive:
-        values = [value for k, value in keys if k == kind]
-        if len(values) > 1:
-            raise InvalidRow(
-                f"a person has one {kind}, and this row gives {len(values)} ({', '.join(values)}); "
-                "put each person on a row of their own", code="conflicting_identities",
-            )
-    traits = dict(traits)
-    for kind in ("email", "phone"):
-        if kind not in traits and (value := next((v for k, v in keys if k == kind), None)):
-            traits[kind] = value
-    if b"\\u0000" in orjson.dumps(traits):
-        raise InvalidRow("traits must not contain NUL (\\u0000) characters", code="invalid_trait")
-    customers.check_traits(traits)
-    return _CustomerRow(line, keys, traits, at, raw)
-
-
-# -- events -------------------------------------------------------------------------------------
-
-
-def _event_rows(reading: _Reading, source_name: str, file_time: datetime) -> Iterator[_EventRow | RejectedRow]:
-    for line, raw in reading.lines():
-        if raw is None:
-            yield RejectedRow(line, EventTooLarge.code, f"the line is over {MAX_LINE_BYTES // 1024} KB; "
-                              f"an event may be at most {get_settings().ingest_max_event_bytes // 1024} KB", "")
-            continue
-        if not raw.strip():
-            continue
-        try:
-            call = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            yield _rejected(line, InvalidJSON.code, f"the line is not valid JSON ({exc})", raw)
-            continue
-        if isinstance(call, dict):
-            if not call.get("messageId"):
-                call["messageId"] = _message_id(source_name, call)
-            call.pop("sentAt", None)
-            if not (call.get("timestamp") or call.get("originalTimestamp")):
-                call["timestamp"] = call.get("receivedAt") or iso(_row_time(file_time, line))
-        yield _EventRow(line, call, raw)
-
-
-def _message_id(source_name: str, call: dict[str, Any]) -> str:
-    """A stable messageId for a call that has none: the same call from the same source, the same id."""
-    canonical = orjson.dumps(call, option=orjson.OPT_SORT_KEYS)
-    return "imp-" + hashlib.sha256(source_name.encode() + b"\n" + canonical).hexdigest()[:40]
