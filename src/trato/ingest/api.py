@@ -15,11 +15,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from trato.console.auth import require
 from trato.console.service import Principal
 from trato.core.clock import utcnow
+from trato.core.db import new_session
 from trato.core.http import JSON, db_read_session, db_session
 from trato.core.settings import get_settings
 from trato.ingest import service
@@ -71,7 +73,12 @@ def _write_key(request: Request, body: dict[str, Any]) -> str:
     raise MissingWriteKey("send the source's write key as the HTTP Basic user name, or as 'writeKey'")
 
 
-async def _track(request: Request, session: Session, call_type: str | None) -> Response:
+def _authenticate(write_key: str) -> Any:
+    with new_session(readonly=True) as session:
+        return service.authenticate(session, write_key)
+
+
+async def _track(request: Request, call_type: str | None) -> Response:
     settings = get_settings()
     received_at = utcnow()
     limit = settings.ingest_max_batch_bytes if call_type is None else settings.ingest_max_event_bytes
@@ -84,8 +91,9 @@ async def _track(request: Request, session: Session, call_type: str | None) -> R
         raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidJSON("the body must be a JSON object")
-    source = service.authenticate(session, _write_key(request, body))
-    session.close()  # nothing more to read here: the writer thread has its own session
+    # No session per request: the key is nearly always cached, and the writer has its own.
+    write_key = _write_key(request, body)
+    source = service.cached_source(write_key) or await run_in_threadpool(_authenticate, write_key)
     if call_type is None:
         calls = body.get("batch")
         if not isinstance(calls, list):
@@ -111,8 +119,8 @@ async def _track(request: Request, session: Session, call_type: str | None) -> R
 
 
 @router.post("/v1/batch")
-async def batch(request: Request, session: Session = Depends(db_read_session)) -> Response:
-    return await _track(request, session, None)
+async def batch(request: Request) -> Response:
+    return await _track(request, None)
 
 
 # analytics.js posts to one-letter paths (/v1/t, /v1/p, ... and /v1/b for batches), as Segment accepts.
@@ -120,8 +128,8 @@ router.add_api_route("/v1/b", batch, methods=["POST"], name="batch_short", inclu
 
 
 def _single(call_type: str) -> Any:
-    async def endpoint(request: Request, session: Session = Depends(db_read_session)) -> Response:
-        return await _track(request, session, call_type)
+    async def endpoint(request: Request) -> Response:
+        return await _track(request, call_type)
 
     endpoint.__name__ = call_type
     endpoint.__doc__ = f"Segment's {call_type} call."

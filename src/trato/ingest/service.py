@@ -80,14 +80,22 @@ _cache_lock = threading.Lock()
 SOURCE_CACHE_SECONDS = 30.0
 
 
+def cached_source(write_key: str) -> Source | None:
+    """The source of a write key if it was looked up in the last few seconds (no database)."""
+    with _cache_lock:
+        hit = _source_cache.get(token_digest(write_key))
+    if hit and time.monotonic() - hit[0] < SOURCE_CACHE_SECONDS:
+        return hit[1]
+    return None
+
+
 def authenticate(session: Session, write_key: str) -> Source:
     """The enabled source a write key belongs to (cached briefly: it is asked on every call)."""
+    cached = cached_source(write_key)
+    if cached is not None:
+        return cached
     digest = token_digest(write_key)
     now = time.monotonic()
-    with _cache_lock:
-        hit = _source_cache.get(digest)
-    if hit and now - hit[0] < SOURCE_CACHE_SECONDS:
-        return hit[1]
     source = session.scalar(select(Source).where(Source.write_key_digest == digest))
     if source is None or source.disabled_at is not None:
         raise InvalidWriteKey("the write key is not valid for any enabled source")

@@ -114,14 +114,19 @@ class IngestWriter:
 
     @staticmethod
     def _transaction(group: list[_Job]) -> list[service.IngestResult]:
+        """One transaction, and one pass of the write path per source, for the whole group."""
+        by_source: dict[str, list[_Job]] = {}
+        for job in group:
+            by_source.setdefault(job.source.id, []).append(job)
         session = new_session()
         try:
-            results = [
-                service.ingest(session, source=job.source, events=job.events, received_at=job.received_at)
-                for job in group
-            ]
+            for jobs in by_source.values():
+                service.ingest(
+                    session, source=jobs[0].source, events=[e for job in jobs for e in job.events],
+                    received_at=jobs[0].received_at,
+                )
             session.commit()
-            return results
+            return [service.IngestResult(accepted=len(job.events)) for job in group]
         except BaseException:
             session.rollback()
             raise
