@@ -88,10 +88,9 @@ class Resolver:
         owners: set[str] = set()
         connection = self.session.connection()
         for kind, values in by_kind.items():
-            rows = writes.select_in(
-                connection,
-                "SELECT value, customer_id, origin_customer_id FROM identities WHERE kind = :kind AND value IN :values",
-                values, {"kind": kind},
+            rows = writes.select_by_key(
+                connection, table="identities", columns="value, customer_id, origin_customer_id",
+                first=("kind", kind), second="value", values=values,
             )
             for value, customer_id, origin in rows:
                 self.owner[(kind, value)] = (customer_id, origin)

@@ -43,6 +43,29 @@ def select_in(
     return found
 
 
+def select_by_key(
+    connection: Connection, *, table: str, columns: str, first: tuple[str, Any], second: str, values: list[Any]
+) -> list[tuple[Any, ...]]:
+    """Rows of ``table`` whose two-column unique key is (first value, any of ``values``).
+
+    On PostgreSQL each value is probed through the unique index (a LATERAL ... LIMIT 1 per
+    value). Written as ``a = x AND b IN (...)`` the planner, before statistics catch up with a
+    freshly filled table, reads every row of ``x`` instead: 15x slower at 20,000 rows.
+    """
+    column, value = first
+    if connection.dialect.name == "sqlite":
+        return select_in(
+            connection, f"SELECT {columns} FROM {table} WHERE {column} = :first AND {second} IN :values",
+            values, {"first": value},
+        )
+    outer = ", ".join(f"x.{c.strip()}" for c in columns.split(","))
+    sql = (
+        f"SELECT {outer} FROM unnest(%(values)s::varchar[]) AS probe(value) CROSS JOIN LATERAL "
+        f"(SELECT {columns} FROM {table} WHERE {column} = %(first)s AND {second} = probe.value LIMIT 1) AS x"
+    )
+    return connection.exec_driver_sql(sql, {"values": list(values), "first": value}).fetchall()
+
+
 def json_value(value: Any) -> Any:
     """A JSON column as read by the driver: SQLite gives text, psycopg gives Python objects."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value

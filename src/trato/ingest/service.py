@@ -211,9 +211,9 @@ def _stored_message_ids(
 ) -> set[str]:
     """Which of these messageIds this source has stored already (by other requests)."""
     if not_received_at is None:
-        rows = writes.select_in(
-            connection, "SELECT message_id FROM events WHERE source_id = :source AND message_id IN :values",
-            message_ids, {"source": source_id},
+        rows = writes.select_by_key(
+            connection, table="events", columns="message_id", first=("source_id", source_id),
+            second="message_id", values=message_ids,
         )
         return {row[0] for row in rows}
     found: set[str] = set()
