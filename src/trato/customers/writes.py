@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 _PARAM = re.compile(r":(\w+)(?:\{(\w+)\})?")
 
@@ -29,6 +30,46 @@ def driver_sql(dialect: str, sql: str) -> str:
     )
 
 
+def _cursor(connection: Connection) -> Any:
+    """The driver's own cursor, inside the connection's current transaction.
+
+    SQLAlchemy's per-statement bookkeeping (result proxies, events) costs more than SQLite's
+    work on these statements; the hot path needs none of it.
+    """
+    return connection.connection.dbapi_connection.cursor()
+
+
+def execute_many(connection: Connection, sql: str, params: list[dict[str, Any]]) -> int:
+    """``executemany`` of driver SQL (already in the driver's style); rows affected."""
+    if not params:
+        return 0
+    cursor = _cursor(connection)
+    try:
+        cursor.executemany(sql, params)
+        return cursor.rowcount
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(connection, sql, exc) from exc
+    finally:
+        cursor.close()
+
+
+def fetch_all(connection: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    cursor = _cursor(connection)
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(connection, sql, exc) from exc
+    finally:
+        cursor.close()
+
+
+def _wrapped(connection: Connection, sql: str, exc: Exception) -> Exception:
+    """The driver's error as SQLAlchemy's (IntegrityError, DataError, ...), as callers expect."""
+    dbapi = connection.dialect.loaded_dbapi
+    return DBAPIError.instance(sql, None, exc, dbapi.Error, hide_parameters=True, dialect=connection.dialect)
+
+
 def select_in(
     connection: Connection, sql: str, column_values: list[Any], params: dict[str, Any] | None = None
 ) -> list[tuple[Any, ...]]:
@@ -39,7 +80,7 @@ def select_in(
         part = column_values[start : start + 500]
         names = {f"v{i}": value for i, value in enumerate(part)}
         text = sql.replace(":values", "(" + ", ".join(f":{n}" for n in names) + ")")
-        found.extend(connection.exec_driver_sql(driver_sql(dialect, text), {**(params or {}), **names}).fetchall())
+        found.extend(fetch_all(connection, driver_sql(dialect, text), {**(params or {}), **names}))
     return found
 
 
@@ -63,7 +104,7 @@ def select_by_key(
         f"SELECT {outer} FROM unnest(%(values)s::varchar[]) AS probe(value) CROSS JOIN LATERAL "
         f"(SELECT {columns} FROM {table} WHERE {column} = %(first)s AND {second} = probe.value LIMIT 1) AS x"
     )
-    return connection.exec_driver_sql(sql, {"values": list(values), "first": value}).fetchall()
+    return fetch_all(connection, sql, {"values": list(values), "first": value})
 
 
 def json_value(value: Any) -> Any:
@@ -157,18 +198,19 @@ def insert_customers(connection: Connection, rows: list[dict[str, Any]]) -> None
     """New profiles: id, traits, trait_times, the typed columns, created_at, updated_at."""
     dialect = connection.dialect.name
     params = [{**_profile_params(dialect, r), "created_at": timestamp(dialect, r["created_at"])} for r in rows]
-    connection.exec_driver_sql(driver_sql(dialect, _INSERT_CUSTOMERS), params)
+    execute_many(connection, driver_sql(dialect, _INSERT_CUSTOMERS), params)
 
 
 def update_profiles(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Traits, trait times and typed columns of existing profiles."""
     dialect = connection.dialect.name
-    connection.exec_driver_sql(driver_sql(dialect, _UPDATE_PROFILES), [_profile_params(dialect, r) for r in rows])
+    execute_many(connection, driver_sql(dialect, _UPDATE_PROFILES), [_profile_params(dialect, r) for r in rows])
 
 
 def insert_identities(connection: Connection, rows: list[dict[str, Any]]) -> None:
     dialect = connection.dialect.name
-    connection.exec_driver_sql(
+    execute_many(
+        connection,
         driver_sql(dialect, _INSERT_IDENTITIES),
         [{**r, "created_at": timestamp(dialect, r["created_at"])} for r in rows],
     )
@@ -187,7 +229,7 @@ def insert_events(connection: Connection, rows: list[dict[str, Any]]) -> int:
         }
         for row in rows
     ]
-    return connection.exec_driver_sql(driver_sql(dialect, _INSERT_EVENTS), params).rowcount
+    return execute_many(connection, driver_sql(dialect, _INSERT_EVENTS), params)
 
 
 def add_rollups(connection: Connection, counts: dict[tuple[str, str, date], int]) -> None:
@@ -195,7 +237,8 @@ def add_rollups(connection: Connection, counts: dict[tuple[str, str, date], int]
     if not counts:
         return
     dialect = connection.dialect.name
-    connection.exec_driver_sql(
+    execute_many(
+        connection,
         driver_sql(dialect, _ADD_ROLLUPS),
         [{"customer_id": c, "name": n, "day": day(dialect, d), "count": k} for (c, n, d), k in counts.items()],
     )
@@ -222,7 +265,8 @@ def fold_totals(connection: Connection, totals: list[dict[str, Any]]) -> None:
     if not totals:
         return
     dialect = connection.dialect.name
-    connection.exec_driver_sql(
+    execute_many(
+        connection,
         driver_sql(dialect, _FOLD_TOTALS),
         [
             {
