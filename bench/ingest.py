@@ -497,69 +497,6 @@ def bench_database(kind: str, args: argparse.Namespace) -> Outcome:
 # -- the framework floor ------------------------------------------------------------------------
 
 
-def floor_app():  # type: ignore[no-untyped-def]
-    """The same uvicorn and FastAPI answering tracking calls without doing anything with them.
-
-    ``/v1/...``: a FastAPI route reading and decoding the body. ``/dep/v1/...``: the same with
-    a sync generator dependency, as the tracking routes' session is. ``/raw/v1/...``: a bare
-    ASGI callable in front of FastAPI (uvicorn and httptools only).
-    """
-    from collections.abc import Iterator as Iter
-
-    import orjson
-    from fastapi import Depends, FastAPI, Request
-    from fastapi.responses import Response
-
-    api = FastAPI()
-
-    def answer(accepted: int) -> Response:
-        return Response(orjson.dumps({"success": True, "accepted": accepted}), media_type="application/json")
-
-    def accepted(body: bytes) -> int:
-        data = orjson.loads(body)
-        return len(data["batch"]) if "batch" in data else 1
-
-    def resource() -> Iter[None]:
-        yield None
-
-    @api.get("/healthz")
-    async def healthz() -> Response:
-        return answer(0)
-
-    for path in ("/v1/batch", "/v1/track"):
-        async def plain(request: Request) -> Response:
-            return answer(accepted(await request.body()))
-
-        async def with_dependency(request: Request, _: None = Depends(resource)) -> Response:
-            return answer(accepted(await request.body()))
-
-        api.add_api_route(path, plain, methods=["POST"])
-        api.add_api_route("/dep" + path, with_dependency, methods=["POST"])
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/raw/"):
-            await api(scope, receive, send)
-            return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        payload = orjson.dumps({"success": True, "accepted": accepted(b"".join(chunks))})
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
-
-    return app
-
-
-def serve_floor(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run("ingest:floor_app", factory=True, host=HOST, port=port, log_level="warning",
-                http="httptools", loop="uvloop", access_log=False)
-
-
 def bench_floor(args: argparse.Namespace) -> dict[str, tuple[Phase, Phase]]:
     """Batch and single phases against the floor server: FastAPI, and with --floor-variants also
     FastAPI with a sync dependency and bare ASGI."""
@@ -672,6 +609,8 @@ def print_summary(outcomes: list[Outcome], floors: dict[str, tuple[Phase, Phase]
               f"{_n(raw)} rows/s in commits of 100; {b.per_second / big:.2f} of one executemany {_n(big)} rows/s)  "
               f"single: {_n(s.requests_per_second)} req/s p50 {s.ms(0.5):.1f} ms p99 {s.ms(0.99):.1f} ms")
     for label, (fb, fs) in floors.items():
+        report_failures(f"floor, {label}, batch", fb)
+        report_failures(f"floor, {label}, single", fs)
         print(f"{'floor':<10} batch: {_n(fb.per_second)} events/s ({_n(fb.requests_per_second)} req/s)  "
               f"single: {_n(fs.requests_per_second)} req/s p50 {fs.ms(0.5):.1f} ms p99 {fs.ms(0.99):.1f} ms  "
               f"({label}: same uvicorn, body decoded, nothing stored; single: server "
@@ -716,7 +655,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:
-        serve_floor(args.port)
+        import floor
+
+        floor.serve(HOST, args.port)
         return
     if args.serve_profiled:
         serve_profiled(Path(args.serve_profiled), args.port)
@@ -739,7 +680,7 @@ def main() -> None:
     failed = any(
         o.counts["events"] != o.expected_events or o.batch.result.failures or o.single.result.failures
         for o in outcomes
-    )
+    ) or any(fb.result.failures or fs.result.failures for fb, fs in floors.values())
     sys.exit(1 if failed else 0)
 
 

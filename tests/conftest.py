@@ -81,21 +81,9 @@ def _empty_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "database_url" not in request.fixturenames:
         return
-    from sqlalchemy import text
+    from tests.database import empty_database
 
-    from trato import tables
-    from trato.console import service as console_service
-    from trato.core.db import get_engine
-    from trato.ingest import service as ingest_service
-
-    engine = get_engine()
-    names = [t.name for t in reversed(tables.metadata.sorted_tables)]
-    # DELETE, not TRUNCATE: on these small tables it is ~100x faster on PostgreSQL.
-    with engine.begin() as conn:
-        for name in names:
-            conn.execute(text(f"DELETE FROM {name}"))
-    ingest_service.forget_cached_sources()
-    console_service._cache.clear()
+    empty_database()
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from trato import tables
+from tests.database import empty_database
 from trato.core.clock import utcnow
-from trato.core.db import get_engine, unit_of_work
+from trato.core.db import unit_of_work
 from trato.customers import service as customers
 from trato.customers.models import Customer, CustomerMerge, Event, EventRollup, Identity
 from trato.ingest import service as ingest
@@ -29,12 +29,7 @@ PROPERTY_SETTINGS = settings(
 
 
 def wipe() -> None:
-    engine = get_engine()
-    names = [t.name for t in reversed(tables.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        for name in names:
-            conn.execute(text(f"DELETE FROM {name}"))
-    ingest.forget_cached_sources()
+    empty_database()
 
 
 @st.composite

@@ -10,8 +10,9 @@ from typing import Any
 
 import phonenumbers
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from tests.database import empty_database
 from trato.customers.models import Customer, CustomerMerge, Event, Identity
 from trato.demo import batches as demo_batches
 from trato.demo.people import Population
@@ -35,21 +36,7 @@ def _reserved(address: str) -> bool:
 
 
 def _empty() -> None:
-    from trato import tables
-    from trato.console import service as console_service
-    from trato.core.db import get_engine
-    from trato.ingest import service as ingest_service
-
-    engine = get_engine()
-    names = [t.name for t in reversed(tables.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
-    ingest_service.forget_cached_sources()
-    console_service._cache.clear()
+    empty_database()
 
 
 def _counts(session: Any) -> dict[str, int]:

@@ -12,13 +12,14 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tests.database import empty_database
 from trato import tables
 from trato.core.clock import utcnow
 from trato.core.csvsafe import safe_cell, write_csv
-from trato.core.db import get_engine, unit_of_work
+from trato.core.db import unit_of_work
 from trato.core.errors import TratoError
 from trato.customers import service as customers
 from trato.customers.models import Customer, CustomerMerge, Event, Identity
@@ -262,14 +263,7 @@ ROWS = st.lists(
 
 
 def wipe() -> None:
-    engine = get_engine()
-    names = [t.name for t in reversed(tables.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
+    empty_database()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

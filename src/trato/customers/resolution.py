@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from trato.core.clock import iso, utcnow
 from trato.core.ids import new_id
 from trato.customers import merges, writes
-from trato.customers.models import Customer, Identity
 from trato.customers.traits import TYPED_COLUMNS, search_name, typed_columns
 
 PRECEDENCE = {"user_id": 0, "email": 1, "phone": 2, "anonymous_id": 3, "device_token": 4}

@@ -1,0 +1,23 @@
+"""Emptying the test database between tests (and between hypothesis examples)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+
+def empty_database() -> None:
+    """Delete every row of every table and forget cached credentials.
+
+    DELETE, not TRUNCATE: on these small tables it is ~100x faster on PostgreSQL.
+    """
+    from trato import tables
+    from trato.console import service as console_service
+    from trato.core.db import get_engine
+    from trato.ingest import service as ingest_service
+
+    names = [t.name for t in reversed(tables.metadata.sorted_tables)]
+    with get_engine().begin() as conn:
+        for name in names:
+            conn.execute(text(f"DELETE FROM {name}"))
+    ingest_service.forget_cached_sources()
+    console_service._cache.clear()
