@@ -59,10 +59,11 @@ def _snapshot(customer: Customer) -> dict[str, Any]:
 def _restore(customer: Customer, snap: dict[str, Any]) -> None:
     customer.traits = dict(snap.get("traits") or {})
     customer.trait_times = dict(snap.get("trait_times") or {})
-    _apply_typed(customer)
+    apply_typed(customer)
 
 
-def _apply_typed(customer: Customer) -> None:
+def apply_typed(customer: Customer) -> None:
+    """Refresh the typed columns and search name from the traits."""
     columns = typed_columns(customer.traits or {})
     for column in TYPED_COLUMNS:
         setattr(customer, column, columns.get(column))
@@ -147,7 +148,7 @@ def merge_customers(
         (survivor.traits or {}, survivor.trait_times or {}), (merged.traits or {}, merged.trait_times or {})
     )
     survivor.traits, survivor.trait_times = traits, times
-    _apply_typed(survivor)
+    apply_typed(survivor)
 
     moved_identities = [
         f"{kind}:{value}"
@@ -260,7 +261,7 @@ def unmerge(session: Session, *, merge_id: str, actor: str) -> CustomerMerge:
     for key, when in later.items():
         survivor.traits = {**survivor.traits, key: current.get(key)}
         survivor.trait_times = {**survivor.trait_times, key: when}
-    _apply_typed(survivor)
+    apply_typed(survivor)
     _restore(merged, record.merged_before)
     merged.merged_into_id = None
     merged.merged_at = None

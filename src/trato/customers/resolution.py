@@ -200,8 +200,7 @@ class Resolver:
         customer_id = new_id("cus")
         now = utcnow()
         self._new_customers[customer_id] = {
-            "id": customer_id, "traits": {}, "trait_times": {}, "event_count": 0,
-            "purchase_count": 0, "lifetime_value_cents": 0, "created_at": now, "updated_at": now,
+            "id": customer_id, "traits": {}, "trait_times": {}, "created_at": now, "updated_at": now,
         }
         self.exclusive[customer_id] = {}
         return customer_id

@@ -28,7 +28,7 @@ from trato.customers.traits import MAX_TRAITS_BYTES, typed_columns
 
 __all__ = [
     "Customer", "CustomerMerge", "Event", "Identity", "Observation", "Resolution", "Resolver",
-    "normalize_identity", "check_traits", "get_customer", "profile_traits", "resolve_reference", "lookup",
+    "normalize_identity", "check_traits", "get_customer", "profile_traits", "lookup",
     "search", "timeline", "timeline_facets", "event_counts", "merge_log", "merge", "unmerge", "record_event",
     "create_customer", "set_traits", "add_identity", "rebuild_computed",
 ]
@@ -85,16 +85,6 @@ def lookup(session: Session, *, kind: str, value: str) -> Customer:
     if customer_id is None:
         raise CustomerNotFound(f"no customer has {kind} {value}", details={"kind": kind, "value": value})
     return get_customer(session, customer_id)
-
-
-def resolve_reference(session: Session, reference: str | dict[str, str]) -> Customer:
-    """A customer from a trato id (``cus_…``) or an identity given as {kind: value}."""
-    if isinstance(reference, str):
-        return get_customer(session, reference)
-    if len(reference) != 1:
-        raise CustomerNotFound("give exactly one identity to find a customer by")
-    (kind, value), = reference.items()
-    return lookup(session, kind=kind, value=value)
 
 
 def search(session: Session, *, query: str, limit: int = 20) -> list[Customer]:
@@ -321,7 +311,7 @@ def set_traits(session: Session, *, customer_id: str, traits: dict[str, Any], ac
             merged[key] = value
         times[key] = now
     customer.traits, customer.trait_times = merged, times
-    merges._apply_typed(customer)
+    merges.apply_typed(customer)
     audit.record(session, actor=actor, action="customer.traits", object_type="customer",
                  object_id=customer.id, traits=sorted(traits))
     return customer
