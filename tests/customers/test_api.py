@@ -134,7 +134,7 @@ def test_timeline_is_newest_first_filterable_and_paged(api, client, write_key, a
     computed = view["customer"]["computed"]
     assert computed["event_count"] == 10
     assert computed["purchase_count"] == 1
-    assert computed["lifetime_value"] == 120.5
+    assert computed["lifetime_value"] == {"EUR": 120.5}
     assert computed["last_channel"] == "web"  # the note has no channel; the order came from the web source
     assert view["event_counts"]["Product Viewed"] == 7
     assert {c["channel"] for c in view["channels"]} == {"web", "call_center"}
@@ -197,3 +197,21 @@ def test_authentication_and_roles(client, database_url):
     r = client.post("/api/v1/customers", json={}, headers=headers)
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "role_required"
+
+
+def test_lifetime_value_is_kept_per_currency(api, client, write_key, ana):
+    result = track(client, write_key, [
+        {"type": "track", "userId": "C-1001", "event": "Order Completed", "messageId": "o1",
+         "properties": {"revenue": 100, "currency": "eur"}},
+        {"type": "track", "userId": "C-1001", "event": "Order Completed", "messageId": "o2",
+         "properties": {"revenue": 1500.5, "currency": "MXN"}},
+        {"type": "track", "userId": "C-1001", "event": "Order Completed", "messageId": "o3",
+         "properties": {"revenue": 20}},
+        {"type": "track", "userId": "C-1001", "event": "Order Completed", "messageId": "o4",
+         "properties": {"revenue": 5, "currency": "euros"}},
+    ])
+    assert [r["code"] for r in result["rejected"]] == ["invalid_event"]
+    assert "currency" in result["rejected"][0]["message"]
+    computed = api.get(f"/api/v1/customers/{ana['customer']['id']}").json()["customer"]["computed"]
+    assert computed["lifetime_value"] == {"EUR": 120.0, "MXN": 1500.5}  # never added across currencies
+    assert computed["purchase_count"] == 3

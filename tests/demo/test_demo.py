@@ -46,6 +46,7 @@ def _counts(session: Any) -> dict[str, int]:
 
 def canonical(session: Any) -> dict[str, Any]:
     """Everything the demo wrote, keyed by customer number instead of trato's generated ids."""
+    from trato.customers import service as customers_service
     from trato.ingest.models import Source
 
     source_names = dict(session.execute(select(Source.id, Source.name)).all())
@@ -56,13 +57,14 @@ def canonical(session: Any) -> dict[str, Any]:
         held.setdefault(number[cid], []).append((kind, value))
     people = {}
     merged: Counter[str] = Counter()
+    lifetime = customers_service.lifetime_values(session, customer_ids=list(number))
     for c in session.scalars(select(Customer)):
         if c.merged_into_id:
             merged[number[c.merged_into_id]] += 1
             continue
         people[number[c.id]] = (
             c.first_name, c.last_name, c.email, c.phone, c.locale, c.timezone, c.country, c.birthday,
-            c.customer_since, c.traits, c.event_count, c.purchase_count, c.lifetime_value_cents,
+            c.customer_since, c.traits, c.event_count, c.purchase_count, lifetime.get(c.id),
             c.last_channel, c.first_seen_at, c.last_seen_at, sorted(held[number[c.id]]),
         )
     events = sorted(

@@ -23,7 +23,7 @@ def test_a_resent_event_is_stored_once(tracking: Tracking, memory: Memory) -> No
     events = memory.timeline(view["customer"]["id"])
     assert [e["revenue"] for e in events] == [10.0]  # the first copy stays
     computed = view["customer"]["computed"]
-    assert (computed["event_count"], computed["purchase_count"], computed["lifetime_value"]) == (1, 1, 10.0)
+    assert (computed["event_count"], computed["purchase_count"], computed["lifetime_value"]) == (1, 1, {"EUR": 10.0})
     assert view["event_counts"] == {"Order Completed": 1}
 
 
@@ -33,7 +33,7 @@ def test_duplicates_inside_one_batch_are_stored_once(tracking: Tracking, memory:
     view = memory.lookup(user_id="buyer")
     assert sorted(e["message_id"] for e in memory.timeline(view["customer"]["id"])) == ["m-1", "m-2"]
     assert view["customer"]["computed"]["event_count"] == 2
-    assert view["customer"]["computed"]["lifetime_value"] == 20.0
+    assert view["customer"]["computed"]["lifetime_value"] == {"EUR": 20.0}
 
 
 def test_a_resent_identify_does_not_bring_back_older_traits(tracking: Tracking, memory: Memory) -> None:
@@ -57,7 +57,7 @@ def test_the_same_message_id_from_another_source_is_another_event(
     assert len(events) == 2
     assert len({e["source_id"] for e in events}) == 2
     assert view["customer"]["computed"]["event_count"] == 2
-    assert view["customer"]["computed"]["lifetime_value"] == 20.0
+    assert view["customer"]["computed"]["lifetime_value"] == {"EUR": 20.0}
 
 
 def test_concurrent_batches_with_overlapping_message_ids(live_server: str, write_key: str, memory: Memory) -> None:
@@ -100,6 +100,6 @@ def test_concurrent_batches_with_overlapping_message_ids(live_server: str, write
         computed = view["customer"]["computed"]
         assert computed["event_count"] == len(ids)
         assert computed["purchase_count"] == len(ids)
-        assert computed["lifetime_value"] == 10.0 * len(ids)
+        assert computed["lifetime_value"] == {"EUR": 10.0 * len(ids)}
         assert view["event_counts"] == {"Order Completed": len(ids)}
     assert stored == sent

@@ -206,7 +206,7 @@ def test_events_go_through_the_tracking_path_under_their_source(api):
     }
     assert fran["customer"]["first_name"] == "Fran"
     assert fran["customer"]["computed"]["event_count"] == 6
-    assert fran["customer"]["computed"]["lifetime_value"] == 25.5
+    assert fran["customer"]["computed"]["lifetime_value"] == {"EUR": 25.5}
     with unit_of_work() as s:
         source = s.scalar(select(Source).where(Source.name == "crm export"))
         assert source is not None

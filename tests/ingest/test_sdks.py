@@ -64,7 +64,7 @@ def landed(memory: Memory, prefix: str, *, channels: dict[str, str]) -> None:
         assert abs((when(event["received_at"]) - when(event["occurred_at"])).total_seconds()) < 30
 
     computed = customer["computed"]
-    assert (computed["event_count"], computed["purchase_count"], computed["lifetime_value"]) == (6, 1, 19.99)
+    assert (computed["event_count"], computed["purchase_count"], computed["lifetime_value"]) == (6, 1, {"EUR": 19.99})
 
 
 # The website source's default channel (web) applies where a call says none; pages are web, screens app.

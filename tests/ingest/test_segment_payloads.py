@@ -63,7 +63,7 @@ def test_identify_links_identities_and_sets_typed_traits(tracking: Tracking, mem
     assert computed["event_count"] == 1
     assert computed["first_seen_at"] == computed["last_seen_at"] == event["occurred_at"]
     assert computed["last_channel"] == "web"
-    assert (computed["purchase_count"], computed["lifetime_value"]) == (0, 0)
+    assert (computed["purchase_count"], computed["lifetime_value"]) == (0, {})
     assert view["event_counts"] == {"identify": 1}
 
 
@@ -87,7 +87,7 @@ def test_order_completed_is_a_purchase_with_revenue(tracking: Tracking, memory: 
 
     computed = customer["computed"]
     assert computed["purchase_count"] == 1
-    assert computed["lifetime_value"] == 25.0
+    assert computed["lifetime_value"] == {"EUR": 25.0}
     assert computed["last_purchase_at"] == event["occurred_at"]
     assert view["event_counts"] == {"Order Completed": 1}
 
@@ -198,7 +198,7 @@ def test_batch_mixing_every_call_builds_one_profile(tracking: Tracking, memory: 
     computed = customer["computed"]
     assert computed["event_count"] == 8
     assert computed["purchase_count"] == 1
-    assert computed["lifetime_value"] == 35.9
+    assert computed["lifetime_value"] == {"EUR": 35.9}
     assert computed["first_seen_at"] == events["b1-page"]["occurred_at"]
     assert computed["last_seen_at"] == events["b1-alias"]["occurred_at"]
     assert computed["last_purchase_at"] == events["b1-track-order"]["occurred_at"]
@@ -226,7 +226,7 @@ def test_samples_of_one_person_build_one_profile(tracking: Tracking, memory: Mem
     view = memory.lookup(user_id="97980cfea0067")
     customer = view["customer"]
     assert customer["computed"]["event_count"] == 4
-    assert customer["computed"]["lifetime_value"] == 25.0
+    assert customer["computed"]["lifetime_value"] == {"EUR": 25.0}
     assert customer["computed"]["purchase_count"] == 1
     assert customer["first_name"] == "Peter" and customer["email"] == "peter.gibbons@initech.com"
     assert {k for k, _ in identities(view)} == {"user_id", "anonymous_id", "email", "phone", "device_token"}

@@ -21,5 +21,5 @@ def test_identify_then_track_builds_one_customer(client, write_key, api):
     assert view["customer"]["first_name"] == "Ana"
     assert view["customer"]["phone"] == "+34612345678"
     assert view["customer"]["computed"]["event_count"] == 2
-    assert view["customer"]["computed"]["lifetime_value"] == 39.99
+    assert view["customer"]["computed"]["lifetime_value"] == {"EUR": 39.99}
     assert {i["kind"] for i in view["identities"]} == {"user_id", "anonymous_id", "email", "phone"}

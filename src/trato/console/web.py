@@ -133,6 +133,7 @@ templates.filters.update(
     day=pass_context(lambda c, v: i18n.format_day(v, c["lang"])),
     number=pass_context(lambda c, v: i18n.format_number(v, c["lang"])),
     money=pass_context(lambda c, v: i18n.format_money(v, c["lang"], c["currency"])),
+    money_in=pass_context(lambda c, v, currency: i18n.format_money(v, c["lang"], currency)),
     country=pass_context(lambda c, v: i18n.territory_name(v, c["lang"])),
     language_name=pass_context(lambda c, v: i18n.language_name(v, c["lang"])),
     display=_display,

@@ -7,6 +7,7 @@ A wrong value stops start-up with a message that names the setting
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import zoneinfo
 from functools import lru_cache
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     default_timezone: str = "Europe/Madrid"
     default_region: str = "ES"
     default_language: str = "es"
+    # Revenue that does not say its currency is taken to be in this one (ISO 4217).
+    default_currency: str = "EUR"
     log_level: str = "INFO"
     # Identity kinds of which one person has at most one value: two customers holding
     # different values of such a kind are never merged automatically.
@@ -87,6 +90,13 @@ class Settings(BaseSettings):
         if value not in ("es", "en"):
             raise ValueError("must be 'es' or 'en'")
         return value
+
+    @field_validator("default_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError("must be a three-letter ISO 4217 code such as EUR")
+        return value.upper()
 
     @field_validator("log_level")
     @classmethod

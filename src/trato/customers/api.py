@@ -21,10 +21,14 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 LOOKUP_KINDS = ("email", "phone", "user_id", "anonymous_id")
 
 
+def _lifetime(session: Session, customer_id: str) -> dict[str, int]:
+    return service.lifetime_values(session, customer_ids=[customer_id]).get(customer_id, {})
+
+
 def view_360(session: Session, customer_id: str, *, recent: int = 20) -> Customer360:
     customer = service.get_customer(session, customer_id)
     return Customer360(
-        customer=CustomerOut.of(customer),
+        customer=CustomerOut.of(customer, _lifetime(session, customer.id)),
         identities=[IdentityOut.of(i) for i in service.identities_of(session, customer.id)],
         event_counts=service.event_counts(session, customer_id=customer.id),
         channels=service.channel_summary(session, customer_id=customer.id),
@@ -40,7 +44,9 @@ def search_customers(
     session: Session = Depends(db_read_session),
     _: Principal = Depends(require("viewer")),
 ) -> CustomerList:
-    return CustomerList(items=[CustomerOut.of(c) for c in service.search(session, query=q, limit=limit)])
+    found = service.search(session, query=q, limit=limit)
+    values = service.lifetime_values(session, customer_ids=[c.id for c in found])
+    return CustomerList(items=[CustomerOut.of(c, values.get(c.id)) for c in found])
 
 
 @router.post("", response_model=Customer360, status_code=201)
@@ -114,7 +120,7 @@ def patch_traits(
 ) -> CustomerOut:
     customer = service.set_traits(session, customer_id=customer_id, traits=body.traits, actor=who.actor)
     session.commit()
-    return CustomerOut.of(customer)
+    return CustomerOut.of(customer, _lifetime(session, customer.id))
 
 
 @router.post("/{customer_id}/identities", response_model=IdentityOut, status_code=201)

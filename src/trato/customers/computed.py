@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from trato.core.clock import as_utc, parse_timestamp
 from trato.customers import writes
-from trato.customers.models import Customer, Event, EventRollup
+from trato.customers.models import Customer, CustomerRevenue, Event, EventRollup
 
 PURCHASE_KIND = "purchase"
 
@@ -33,6 +33,10 @@ def add_rollups(session: Session, counts: dict[tuple[str, str, date], int]) -> N
     writes.add_rollups(session.connection(), counts)
 
 
+def add_revenue(session: Session, amounts: dict[tuple[str, str], int]) -> None:
+    writes.add_revenue(session.connection(), amounts)
+
+
 def apply_event_totals(session: Session, totals: Iterable[dict[str, Any]]) -> None:
     """Fold per-customer totals into the computed traits (see :func:`writes.fold_totals`)."""
     writes.fold_totals(session.connection(), list(totals))
@@ -47,20 +51,20 @@ def fold_merged(session: Session, *, survivor_id: str, merged_id: str) -> None:
     c = Customer.__table__.c
     merged = session.execute(
         select(c.event_count, c.first_seen_at, c.last_seen_at, c.last_channel, c.purchase_count,
-               c.lifetime_value_cents, c.last_purchase_at).where(c.id == merged_id)
+               c.last_purchase_at).where(c.id == merged_id)
     ).one()
-    if merged.event_count:
+    if merged.event_count:  # revenue only comes with events
         writes.fold_totals(session.connection(), [{
             "customer_id": survivor_id, "n": merged.event_count, "first": merged.first_seen_at,
             "last": merged.last_seen_at, "last_channel": merged.last_channel, "channel_at": merged.last_seen_at,
-            "purchases": merged.purchase_count, "revenue": merged.lifetime_value_cents,
+            "purchases": merged.purchase_count,
             "last_purchase": merged.last_purchase_at,
         }])
         writes.move_rollups(session.connection(), from_id=merged_id, to_id=survivor_id)
     session.execute(
         update(Customer).where(Customer.id == merged_id).values(
             event_count=0, first_seen_at=None, last_seen_at=None, last_channel=None, purchase_count=0,
-            lifetime_value_cents=0, last_purchase_at=None,
+            last_purchase_at=None,
         ).execution_options(synchronize_session=False)
     )
 
@@ -73,7 +77,6 @@ def rebuild(session: Session, customer_ids: Iterable[str]) -> None:
                 func.count(Event.id),
                 func.min(Event.occurred_at),
                 func.max(Event.occurred_at),
-                func.coalesce(func.sum(Event.revenue_cents), 0),
             ).where(Event.customer_id == customer_id)
         ).one()
         purchases = session.execute(
@@ -94,7 +97,6 @@ def rebuild(session: Session, customer_ids: Iterable[str]) -> None:
                 event_count=totals[0],
                 first_seen_at=_aware(totals[1]),
                 last_seen_at=_aware(totals[2]),
-                lifetime_value_cents=int(totals[3]),
                 purchase_count=purchases[0],
                 last_purchase_at=_aware(purchases[1]),
                 last_channel=last_channel,
@@ -102,6 +104,16 @@ def rebuild(session: Session, customer_ids: Iterable[str]) -> None:
             .execution_options(synchronize_session=False)
         )
         session.execute(delete(EventRollup).where(EventRollup.customer_id == customer_id))
+        session.execute(delete(CustomerRevenue).where(CustomerRevenue.customer_id == customer_id))
+        writes.add_revenue(session.connection(), {
+            (customer_id, currency): int(cents)
+            for currency, cents in session.execute(
+                select(Event.currency, func.sum(Event.revenue_cents))
+                .where(Event.customer_id == customer_id, Event.revenue_cents.is_not(None))
+                .group_by(Event.currency)
+            )
+            if currency
+        })
         day = utc_day(session, Event.occurred_at)
         counts: dict[tuple[str, str, date], int] = {}
         for kind, name, event_day, count in session.execute(

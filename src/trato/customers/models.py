@@ -43,7 +43,6 @@ class Customer(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
-    lifetime_value_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     last_channel: Mapped[str | None] = mapped_column(String(32))
 
     # A merged profile stays, pointing at the survivor, so that an unmerge can bring it back.
@@ -109,6 +108,7 @@ class Event(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class EventRollup(Base):
@@ -120,6 +120,16 @@ class EventRollup(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CustomerRevenue(Base):
+    """Lifetime value per currency: amounts in different currencies are never added together."""
+
+    __tablename__ = "customer_revenue"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    cents: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CustomerMerge(Base):

@@ -117,6 +117,7 @@ def customer_page(
     path = f"/customers/{customer.id}"
     context: dict[str, Any] = {
         "customer": customer,
+        "lifetime_values": service.lifetime_values(session, customer_ids=[customer.id]).get(customer.id, {}),
         "name": display_name(customer),
         "events": events,
         "selected": selected,

@@ -68,7 +68,7 @@ class ComputedTraits(BaseModel):
     event_count: int
     purchase_count: int
     last_purchase_at: datetime | None
-    lifetime_value: float
+    lifetime_value: dict[str, float] = Field(description="revenue to date per currency (ISO 4217)")
     last_channel: str | None
 
 
@@ -90,7 +90,8 @@ class CustomerOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, c: Customer) -> CustomerOut:
+    def of(cls, c: Customer, lifetime_value: dict[str, int] | None = None) -> CustomerOut:
+        """The profile; ``lifetime_value`` in minor units per currency, from the revenue table."""
         return cls(
             id=c.id, first_name=c.first_name, last_name=c.last_name, email=c.email, phone=c.phone,
             locale=c.locale, timezone=c.timezone, country=c.country, birthday=c.birthday,
@@ -99,7 +100,8 @@ class CustomerOut(BaseModel):
             computed=ComputedTraits(
                 first_seen_at=c.first_seen_at, last_seen_at=c.last_seen_at, event_count=c.event_count or 0,
                 purchase_count=c.purchase_count or 0, last_purchase_at=c.last_purchase_at,
-                lifetime_value=(c.lifetime_value_cents or 0) / 100, last_channel=c.last_channel,
+                lifetime_value={cur: cents / 100 for cur, cents in (lifetime_value or {}).items()},
+                last_channel=c.last_channel,
             ),
         )
 

@@ -22,7 +22,7 @@ from trato.core.settings import get_settings
 from trato.customers import computed, merges, writes
 from trato.customers.errors import CustomerNotFound, IdentityTaken, InvalidTrait
 from trato.customers.identities import normalize as normalize_identity
-from trato.customers.models import Customer, CustomerMerge, Event, EventRollup, Identity
+from trato.customers.models import Customer, CustomerMerge, CustomerRevenue, Event, EventRollup, Identity
 from trato.customers.resolution import Observation, Resolution, Resolver
 from trato.customers.traits import MAX_TRAITS_BYTES, typed_columns
 
@@ -178,6 +178,20 @@ def event_counts(session: Session, *, customer_id: str) -> dict[str, int]:
     return {name: int(total) for name, total in rows}
 
 
+def lifetime_values(session: Session, *, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Revenue to date per customer and currency, in minor units (cents), largest first."""
+    found: dict[str, dict[str, int]] = {}
+    for part in chunks(list(customer_ids), 500):
+        rows = session.execute(
+            select(CustomerRevenue.customer_id, CustomerRevenue.currency, CustomerRevenue.cents)
+            .where(CustomerRevenue.customer_id.in_(part), CustomerRevenue.cents != 0)
+            .order_by(CustomerRevenue.cents.desc())
+        )
+        for customer_id, currency, cents in rows:
+            found.setdefault(customer_id, {})[currency] = int(cents)
+    return found
+
+
 def channel_summary(session: Session, *, customer_id: str) -> list[dict[str, Any]]:
     """Per channel: how many entries, the last one and when."""
     rows = session.execute(
@@ -256,7 +270,7 @@ def record_event(
         "customer_id": customer.id, "origin_customer_id": customer.id, "source_id": source_id,
         "message_id": message_id or new_id("evt"), "kind": kind, "name": name, "channel": channel,
         "department": department, "occurred_at": at, "received_at": utcnow(),
-        "properties": properties or {}, "context": {}, "revenue_cents": None,
+        "properties": properties or {}, "context": {}, "revenue_cents": None, "currency": None,
     }
     stmt = insert_for(session)(Event).values(**row).on_conflict_do_nothing(
         index_elements=["source_id", "message_id"]
@@ -266,7 +280,7 @@ def record_event(
         return None
     computed.apply_event_totals(session, [{
         "customer_id": customer.id, "n": 1, "first": at, "last": at, "last_channel": channel, "channel_at": at,
-        "purchases": 0, "revenue": 0, "last_purchase": None,
+        "purchases": 0, "last_purchase": None,
     }])
     computed.add_rollups(session, {(customer.id, computed.rollup_name(kind, name), at.date()): 1})
     return session.get(Event, event_id)

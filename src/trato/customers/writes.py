@@ -129,9 +129,10 @@ def json_text(value: Any) -> str:
 
 _INSERT_EVENTS = """
 INSERT INTO events (customer_id, origin_customer_id, source_id, message_id, kind, name, channel,
-                    department, occurred_at, received_at, properties, context, revenue_cents)
+                    department, occurred_at, received_at, properties, context, revenue_cents, currency)
 VALUES (:customer_id, :origin_customer_id, :source_id, :message_id, :kind, :name, :channel,
-        :department, :occurred_at, :received_at, :properties{jsonb}, :context{jsonb}, :revenue_cents)
+        :department, :occurred_at, :received_at, :properties{jsonb}, :context{jsonb}, :revenue_cents,
+        :currency)
 ON CONFLICT (source_id, message_id) DO NOTHING
 """
 
@@ -152,7 +153,6 @@ UPDATE customers SET
                       WHEN last_seen_at IS NULL OR last_seen_at <= :channel_at{timestamptz}
                       THEN :last_channel{varchar} ELSE last_channel END,
   purchase_count = purchase_count + :purchases,
-  lifetime_value_cents = lifetime_value_cents + :revenue,
   last_purchase_at = CASE WHEN :last_purchase{timestamptz} IS NULL THEN last_purchase_at
                           WHEN last_purchase_at IS NULL OR last_purchase_at < :last_purchase{timestamptz}
                           THEN :last_purchase{timestamptz} ELSE last_purchase_at END
@@ -165,8 +165,8 @@ _PROFILE_COLUMNS = ("first_name", "last_name", "email", "phone", "locale", "time
 
 _INSERT_CUSTOMERS = f"""
 INSERT INTO customers (id, traits, trait_times, {", ".join(_PROFILE_COLUMNS)}, event_count, purchase_count,
-                       lifetime_value_cents, created_at, updated_at)
-VALUES (:id, :traits{{jsonb}}, :trait_times{{jsonb}}, {", ".join(f":{c}" for c in _PROFILE_COLUMNS)}, 0, 0, 0,
+                       created_at, updated_at)
+VALUES (:id, :traits{{jsonb}}, :trait_times{{jsonb}}, {", ".join(f":{c}" for c in _PROFILE_COLUMNS)}, 0, 0,
         :created_at, :updated_at)
 """
 
@@ -244,6 +244,27 @@ def add_rollups(connection: Connection, counts: dict[tuple[str, str, date], int]
     )
 
 
+_ADD_REVENUE = """
+INSERT INTO customer_revenue (customer_id, currency, cents) VALUES (:customer_id, :currency, :cents)
+ON CONFLICT (customer_id, currency) DO UPDATE SET cents = customer_revenue.cents + excluded.cents
+"""
+
+_MOVE_REVENUE = """
+INSERT INTO customer_revenue (customer_id, currency, cents)
+SELECT :to_id, currency, cents FROM customer_revenue WHERE customer_id = :from_id
+ON CONFLICT (customer_id, currency) DO UPDATE SET cents = customer_revenue.cents + excluded.cents
+"""
+
+
+def add_revenue(connection: Connection, amounts: dict[tuple[str, str], int]) -> None:
+    """Add revenue (minor units) to (customer, currency) lifetime values."""
+    dialect = connection.dialect.name
+    execute_many(
+        connection, driver_sql(dialect, _ADD_REVENUE),
+        [{"customer_id": c, "currency": cur, "cents": cents} for (c, cur), cents in amounts.items()],
+    )
+
+
 _MOVE_ROLLUPS = """
 INSERT INTO event_rollups (customer_id, name, day, count)
 SELECT :to_id, name, day, count FROM event_rollups WHERE customer_id = :from_id
@@ -252,15 +273,17 @@ ON CONFLICT (customer_id, name, day) DO UPDATE SET count = event_rollups.count +
 
 
 def move_rollups(connection: Connection, *, from_id: str, to_id: str) -> None:
-    """Add one profile's rollups to another's and clear the first."""
+    """Add one profile's rollups and revenue to another's and clear the first's."""
     dialect = connection.dialect.name
     params = {"from_id": from_id, "to_id": to_id}
     connection.exec_driver_sql(driver_sql(dialect, _MOVE_ROLLUPS), params)
     connection.exec_driver_sql(driver_sql(dialect, "DELETE FROM event_rollups WHERE customer_id = :from_id"), params)
+    connection.exec_driver_sql(driver_sql(dialect, _MOVE_REVENUE), params)
+    connection.exec_driver_sql(driver_sql(dialect, "DELETE FROM customer_revenue WHERE customer_id = :from_id"), params)
 
 
 def fold_totals(connection: Connection, totals: list[dict[str, Any]]) -> None:
-    """Fold per-customer totals (n, first, last, last_channel, channel_at, purchases, revenue,
+    """Fold per-customer totals (n, first, last, last_channel, channel_at, purchases,
     last_purchase) into the computed traits."""
     if not totals:
         return
@@ -270,7 +293,7 @@ def fold_totals(connection: Connection, totals: list[dict[str, Any]]) -> None:
         driver_sql(dialect, _FOLD_TOTALS),
         [
             {
-                "customer_id": t["customer_id"], "n": t["n"], "purchases": t["purchases"], "revenue": t["revenue"],
+                "customer_id": t["customer_id"], "n": t["n"], "purchases": t["purchases"],
                 "last_channel": t["last_channel"],
                 **{k: timestamp(dialect, t[k]) for k in ("first", "last", "channel_at", "last_purchase")},
             }

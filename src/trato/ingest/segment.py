@@ -8,6 +8,7 @@ Follows https://segment.com/docs/connections/spec/common/ — ``messageId`` for 
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,7 @@ class ParsedEvent:
     properties: dict[str, Any]
     context: dict[str, Any]
     revenue_cents: int | None = None
+    currency: str | None = None
     previous_id: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -120,6 +122,18 @@ def _occurred_at(message: dict[str, Any], received_at: datetime, sent_at: Any) -
         ) from None
 
 
+def _currency(properties: dict[str, Any], default: str) -> str:
+    raw = properties.get("currency")
+    if raw is None or raw == "":
+        return default
+    if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z]{3}", raw.strip()):
+        raise InvalidEvent(
+            f"'currency' must be a three-letter ISO 4217 code such as EUR, not {raw!r}",
+            details={"field": "properties.currency"},
+        )
+    return raw.strip().upper()
+
+
 def _revenue_cents(kind: str, properties: dict[str, Any]) -> int | None:
     raw = properties.get("revenue")
     if raw is None and kind == "purchase":
@@ -173,7 +187,7 @@ def _identities(
 def parse(
     message: Any, *, call_type: str | None, received_at: datetime, sent_at: Any = None,
     batch_context: dict[str, Any] | None = None, max_bytes: int = 32 * 1024, region: str = "ES",
-    raw_size: int | None = None,
+    raw_size: int | None = None, currency: str = "EUR",
 ) -> ParsedEvent:
     """One tracking call to a :class:`ParsedEvent`; raises a TratoError saying what is wrong."""
     if not isinstance(message, dict):
@@ -244,6 +258,7 @@ def parse(
         raise InvalidEvent("'messageId' is longer than 128 characters", details={"field": "messageId"})
     if kind == "group":
         properties = {**properties, "traits": traits} if traits else properties
+    revenue_cents = _revenue_cents(kind_stored, properties)
     return ParsedEvent(
         type=kind,
         kind=kind_stored,
@@ -256,7 +271,8 @@ def parse(
         department=department.lower() if department else None,
         properties=properties,
         context={k: v for k, v in context.items() if k != "traits"},
-        revenue_cents=_revenue_cents(kind_stored, properties),
+        revenue_cents=revenue_cents,
+        currency=_currency(properties, currency) if revenue_cents is not None else None,
         previous_id=previous_id,
     )
 

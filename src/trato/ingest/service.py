@@ -126,7 +126,7 @@ def parse_calls(
             good.append((index, segment.parse(
                 call, call_type=call_type, received_at=received_at, sent_at=sent_at,
                 batch_context=batch_context, max_bytes=settings.ingest_max_event_bytes,
-                region=settings.default_region,
+                region=settings.default_region, currency=settings.default_currency,
             )))
         except TratoError as exc:
             rejected.append(segment.rejection(index, call, exc))
@@ -181,6 +181,7 @@ def ingest(
             "department": event.department or source.default_department,
             "occurred_at": event.occurred_at, "received_at": received_at,
             "properties": event.properties, "context": event.context, "revenue_cents": event.revenue_cents,
+            "currency": event.currency,
         })
     resolver.flush()
     # Merges during the batch may have moved profiles that earlier rows point at.
@@ -231,19 +232,20 @@ def _fold_into_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
     """Computed traits and rollups for the stored rows: one executemany each."""
     totals: dict[str, dict[str, Any]] = {}
     counts: dict[tuple[str, str, Any], int] = defaultdict(int)
+    revenue: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
         cid, at = row["customer_id"], row["occurred_at"]
         t = totals.get(cid)
         if t is None:
             t = totals[cid] = {"customer_id": cid, "n": 0, "first": at, "last": at, "last_channel": None,
-                               "purchases": 0, "revenue": 0, "last_purchase": None, "channel_at": None}
+                               "purchases": 0, "last_purchase": None, "channel_at": None}
         t["n"] += 1
         t["first"] = min(t["first"], at)
         t["last"] = max(t["last"], at)
         if row["channel"] and (t["channel_at"] is None or at >= t["channel_at"]):
             t["last_channel"], t["channel_at"] = row["channel"], at
         if row["revenue_cents"]:
-            t["revenue"] += row["revenue_cents"]
+            revenue[(cid, row["currency"])] += row["revenue_cents"]
         if row["kind"] == computed.PURCHASE_KIND:
             t["purchases"] += 1
             if t["last_purchase"] is None or at > t["last_purchase"]:
@@ -251,3 +253,4 @@ def _fold_into_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
         counts[(cid, computed.rollup_name(row["kind"], row["name"]), at.date())] += 1
     computed.apply_event_totals(session, totals.values())
     computed.add_rollups(session, dict(counts))
+    computed.add_revenue(session, dict(revenue))
