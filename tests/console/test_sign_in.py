@@ -237,3 +237,34 @@ def test_other_domains_add_their_place_in_the_header(signed_in):
         pages.NAV.pop()
     assert '<a href="/customers" aria-current="page">Clientes</a>' in html
     assert '<a href="/campaigns">Campaigns</a>' in html
+
+
+def test_repeated_failures_slow_sign_in_down(client, database_url):
+    from trato.console.throttle import MAX_FAILURES
+
+    _create_user()
+    for _ in range(MAX_FAILURES):
+        form = client.get("/")
+        wrong = client.post("/", data={"csrf": csrf_of(form.text), "via": "password",
+                                       "email": "lucia@example.com", "password": "not the one"})
+        assert wrong.status_code == 401
+    form = client.get("/")
+    blocked = client.post("/", data={"csrf": csrf_of(form.text), "via": "password",
+                                     "email": "lucia@example.com", "password": "correct horse battery"},
+                          follow_redirects=False)
+    assert blocked.status_code == 429  # even the right password waits: guessing must stay slow
+    assert int(blocked.headers["retry-after"]) > 0
+    assert "Demasiados intentos fallidos" in blocked.text
+
+
+def test_failure_limiter_window():
+    from trato.console.throttle import FailureLimiter
+
+    limiter = FailureLimiter(limit=2, window=60)
+    limiter.failed("ip:a")
+    assert limiter.wait_seconds("ip:a") == 0
+    limiter.failed("ip:a")
+    assert 0 < limiter.wait_seconds("ip:a", "email:x") <= 60
+    assert limiter.wait_seconds("ip:b") == 0
+    limiter.succeeded("ip:a")
+    assert limiter.wait_seconds("ip:a") == 0

@@ -18,6 +18,7 @@ from starlette.types import Scope
 from trato.console import service as console_service
 from trato.console import session as sessions
 from trato.console.errors import InvalidCredentials, InvalidToken
+from trato.console.throttle import sign_in_failures
 from trato.console.service import Principal
 from trato.console.web import (
     LANG_COOKIE, NAV, SECURITY_HEADERS, STATIC_PREFIX, NavEntry, error_page, home_path, language, page_router,
@@ -34,6 +35,7 @@ router = page_router()
 WRONG_TOKEN = N_("This API token is not valid: it is unknown or has been revoked.")
 WRONG_PASSWORD = N_("The e-mail or the password is wrong.")
 FORM_EXPIRED = N_("The form has expired. Please try again.")
+TOO_MANY_FAILURES = N_("Too many failed sign-ins. Please wait a few minutes and try again.")
 
 
 class ConsoleStatic(StaticFiles):
@@ -106,6 +108,16 @@ def sign_in(
         # A new anonymous session and form: the old one may have expired or been forged.
         sessions.use(request, None)
         return _sign_in_form(request, next_path=target, error=FORM_EXPIRED, status_code=403, email=email, via=via)
+    keys = [f"ip:{request.client.host if request.client else '-'}"]
+    if via == "password" and email.strip():
+        keys.append(f"email:{email.strip().lower()}")
+    wait = sign_in_failures.wait_seconds(*keys)
+    if wait > 0:
+        response = _sign_in_form(
+            request, next_path=target, error=TOO_MANY_FAILURES, status_code=429, email=email, via=via
+        )
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
     language_of_user: str | None = None
     try:
         if via == "password":
@@ -119,8 +131,10 @@ def sign_in(
                 raise InvalidToken("no token given")
             principal = console_service.authenticate_token(session, token.strip())
     except (InvalidCredentials, InvalidToken):
+        sign_in_failures.failed(*keys)
         error = WRONG_PASSWORD if via == "password" else WRONG_TOKEN
         return _sign_in_form(request, next_path=target, error=error, status_code=401, email=email, via=via)
+    sign_in_failures.succeeded(*keys)
     # A user's own language wins over the one shown on the form; a token keeps the current one.
     chosen = language_of_user if language_of_user in i18n.LANGUAGES else language(request)
     response = RedirectResponse(target, status_code=303)
