@@ -31,13 +31,22 @@ def upgrade() -> None:
     # table, which other tables reference.
     op.execute("ALTER TABLE customers DROP COLUMN lifetime_value_cents")
     op.execute("ALTER TABLE events ADD COLUMN currency VARCHAR(3)")
-    # Revenue already stored did not record its currency: it is taken to be the default one.
-    currency = get_settings().default_currency
-    op.execute(sa.text("UPDATE events SET currency = :c WHERE revenue_cents IS NOT NULL").bindparams(c=currency))
+    # Revenue already stored: its currency is in the event's properties when the sender gave one
+    # (a valid three-letter code), else it is taken to be the default currency.
+    bind = op.get_bind()
+    given = (
+        "upper(json_extract(properties, '$.currency'))" if bind.dialect.name == "sqlite"
+        else "upper(properties->>'currency')"
+    )
     op.execute(sa.text(
+        f"UPDATE events SET currency = CASE WHEN length({given}) = 3 THEN {given} ELSE :c END "
+        "WHERE revenue_cents IS NOT NULL"
+    ).bindparams(c=get_settings().default_currency))
+    op.execute(
         "INSERT INTO customer_revenue (customer_id, currency, cents) "
-        "SELECT customer_id, :c, SUM(revenue_cents) FROM events WHERE revenue_cents IS NOT NULL GROUP BY customer_id"
-    ).bindparams(c=currency))
+        "SELECT customer_id, currency, SUM(revenue_cents) FROM events WHERE revenue_cents IS NOT NULL "
+        "GROUP BY customer_id, currency"
+    )
 
 
 def downgrade() -> None:
