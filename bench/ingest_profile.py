@@ -1,11 +1,12 @@
 """Where ingest time goes, without HTTP: the write path called in-process on the bench workload.
 
-    .venv/bin/python bench/ingest_profile.py [--db sqlite|postgresql] [--events N] [--group G] [--top T]
+    .venv/bin/python bench/ingest_profile.py [--db sqlite|postgresql] [--events N] [--batch-size B]
+        [--group G] [--top T] [--timer wall|cpu]
 
 On a fresh database: the same /v1/batch bodies as bench/ingest.py, decoded (orjson), parsed
-(``service.parse_calls``) and written (``service.ingest``, ``G`` batches of 100 per transaction
-as the group-commit writer does under G concurrent clients). Prints microseconds per event for
-each step, the SQL statements each transaction sends, the cost of single calls (e-mail and
+(``service.parse_calls``) and written through the group-commit writer's own transaction code,
+``G`` batches of ``B`` calls a transaction, as under G concurrent clients. Prints microseconds
+per event for each step, the SQL statements each transaction sends, the cost of single calls (e-mail and
 phone checks, JSON), the plain executemany of the same rows (SQLAlchemy Core and the bare
 driver), then the same run again on a second fresh database under cProfile: the top functions
 by cumulative and by own time, as shares of the profiled time. The profile is written to
@@ -36,11 +37,18 @@ import ingest as bench
 import workload
 
 OUT = Path(__file__).resolve().parent / "out"
-_LABEL = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT .*? FROM)\s+(\w+)", re.S | re.I)
+_TABLE = re.compile(r"\b(?:INSERT INTO|UPDATE|DELETE FROM|FROM)\s+(?!unnest\b)(\w+)", re.I)
+
+
+def _label(statement: str) -> str:
+    found = _TABLE.search(statement)
+    verb = statement.split(None, 1)[0].upper() if statement.strip() else "?"
+    return f"{verb} {found.group(1)}" if found else verb
 
 
 class Statements:
-    """Counts what reaches the driver: cursor calls and rows, per statement kind and table."""
+    """Counts what reaches the driver — driver calls, rows and time, per statement kind and
+    table — whether it goes through SQLAlchemy or straight to the driver's cursor."""
 
     def __init__(self, engine: Any) -> None:
         from sqlalchemy import event
@@ -50,25 +58,61 @@ class Statements:
         self.seconds: collections.Counter[str] = collections.Counter()
         self.shapes: dict[str, set[str]] = collections.defaultdict(set)
         self.on = False
-        self._started: tuple[str, float] | None = None
-        event.listen(engine, "before_cursor_execute", self._seen)
-        event.listen(engine, "after_cursor_execute", self._done)
+        self._started: tuple[str, int, float] | None = None
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+        self._wrap_driver_cursors()
 
-    def _done(self, *_: Any) -> None:
+    def record(self, statement: str, rows: int, seconds: float) -> None:
+        if self.on:
+            label = _label(statement)
+            self.calls[label] += 1
+            self.rows[label] += rows
+            self.seconds[label] += seconds
+            self.shapes[label].add(statement[:400])
+
+    def _before(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        rows = len(params) if executemany else statement.count("), (") + 1
+        self._started = (statement, rows, time.perf_counter())
+
+    def _after(self, *_: Any) -> None:
         if self._started is not None:
-            label, began = self._started
-            self.seconds[label] += time.perf_counter() - began
+            statement, rows, began = self._started
+            self.record(statement, rows, time.perf_counter() - began)
             self._started = None
 
-    def _seen(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        if not self.on:
+    def _wrap_driver_cursors(self) -> None:
+        """The write path may take the driver's cursor itself (``writes._cursor``): count there too."""
+        from trato.customers import writes
+
+        original = getattr(writes, "_cursor", None)
+        if original is None:
             return
-        found = _LABEL.match(statement)
-        label = f"{found.group(1).split()[0].upper()} {found.group(2)}" if found else statement.split()[0].upper()
-        self.calls[label] += 1
-        self.rows[label] += len(params) if executemany else (statement.count("), (") + 1 if label.startswith("INSERT") else 1)
-        self.shapes[label].add(statement[:400])
-        self._started = (label, time.perf_counter())
+        stats = self
+
+        class Counting:
+            def __init__(self, cursor: Any) -> None:
+                self._cursor = cursor
+
+            def execute(self, sql: str, params: Any = None) -> Any:
+                began = time.perf_counter()
+                try:
+                    return self._cursor.execute(sql, params) if params is not None else self._cursor.execute(sql)
+                finally:
+                    stats.record(sql, sql.count("), (") + 1, time.perf_counter() - began)
+
+            def executemany(self, sql: str, params: Any) -> Any:
+                params = list(params)
+                began = time.perf_counter()
+                try:
+                    return self._cursor.executemany(sql, params)
+                finally:
+                    stats.record(sql, len(params), time.perf_counter() - began)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._cursor, name)
+
+        writes._cursor = lambda connection: Counting(original(connection))  # type: ignore[attr-defined]
 
 
 def use_database(url: str, secret: str) -> Any:
@@ -114,34 +158,48 @@ def decode_and_parse(bodies: list[bytes]) -> tuple[list[Any], tuple[float, float
     return parsed, decoding, since(began)
 
 
+_commits: list[float] = [0.0, 0.0]  # wall, CPU seconds between before_commit and after_commit
+_commit_started: list[tuple[float, float]] = []
+
+
+def _time_commits() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    @event.listens_for(Session, "before_commit")
+    def _before(session: Any) -> None:
+        _commit_started.append(clocks())
+
+    @event.listens_for(Session, "after_commit")
+    def _after(session: Any) -> None:
+        if _commit_started:
+            wall, cpu = since(_commit_started.pop())
+            _commits[0] += wall
+            _commits[1] += cpu
+
+
 def write(parsed: list[Any], group: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Write like the group-commit writer; (seconds in ingest(), seconds in commit)."""
+    """Write ``group`` batches a transaction through the group-commit writer's own transaction
+    code (as under ``group`` concurrent requests); (ingest, commit) as (wall, CPU) seconds."""
+    from sqlalchemy import select
+
     from trato.core.clock import utcnow
     from trato.core.db import new_session
-    from trato.ingest import service
+    from trato.ingest import writer
     from trato.ingest.models import Source
-    from sqlalchemy import select
 
     with new_session() as session:
         source = session.scalar(select(Source))
         session.expunge(source)
-    in_ingest, in_commit = [0.0, 0.0], [0.0, 0.0]
+    if not _commit_started and _commits == [0.0, 0.0]:
+        _time_commits()
+    _commits[:] = [0.0, 0.0]
+    began = clocks()
     for start in range(0, len(parsed), group):
-        session = new_session()
-        try:
-            began = clocks()
-            for events in parsed[start:start + group]:
-                service.ingest(session, source=source, events=events, received_at=utcnow())
-            spent = since(began)
-            committing = clocks()
-            session.commit()
-            committed = since(committing)
-        finally:
-            session.close()
-        for n in range(2):
-            in_ingest[n] += spent[n]
-            in_commit[n] += committed[n]
-    return (in_ingest[0], in_ingest[1]), (in_commit[0], in_commit[1])
+        jobs = [writer._Job(source, events, utcnow(), None, None) for events in parsed[start:start + group]]
+        writer.IngestWriter._transaction(jobs)
+    wall, cpu = since(began)
+    return (wall - _commits[0], cpu - _commits[1]), (_commits[0], _commits[1])
 
 
 def single_costs(bodies: list[bytes]) -> list[tuple[str, float]]:
@@ -234,7 +292,7 @@ def main() -> None:
         statements.on = False
         n = args.events
         steps = [("orjson.loads of bodies", decoding), ("service.parse_calls", parsing),
-                 ("service.ingest", in_ingest), ("commit", in_commit)]
+                 ("writer transaction", in_ingest), ("commit", in_commit)]
         total = tuple(sum(step[1][i] for step in steps) for i in range(2))
         print("\n  step                      wall us/event   CPU us/event   CPU share   events/s on one core")
         for label, (wall, cpu) in [*steps, ("all", total)]:
@@ -258,8 +316,8 @@ def main() -> None:
         print(f"\n  plain INSERT of the same {len(rows):,} rows into an empty copy of events (rows/s):")
         for key, label in bench.BASELINES.items():
             print(f"  {rates[key]:>10,.0f}  {label}")
-        print(f"  {n / (in_ingest[0] + in_commit[0]):>10,.0f}  service.ingest + commit, {args.group * args.batch_size} "
-              "events a transaction (events/s, wall)")
+        print(f"  {n / (in_ingest[0] + in_commit[0]):>10,.0f}  the writer's transactions, {args.group * args.batch_size} "
+              "events each (events/s, wall)")
 
         # 2. the same again under cProfile, on the second fresh database
         use_database(urls[1], secret)
