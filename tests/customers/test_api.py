@@ -215,3 +215,10 @@ def test_lifetime_value_is_kept_per_currency(api, client, write_key, ana):
     computed = api.get(f"/api/v1/customers/{ana['customer']['id']}").json()["customer"]["computed"]
     assert computed["lifetime_value"] == {"EUR": 120.0, "MXN": 1500.5}  # never added across currencies
     assert computed["purchase_count"] == 3
+
+
+def test_timeline_cursor_out_of_range_is_a_clear_422(api, ana):
+    r = api.get(f"/api/v1/customers/{ana['customer']['id']}/timeline", params={"before": 2**70})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_error"
+    assert "before" in r.json()["error"]["message"]

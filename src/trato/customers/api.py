@@ -98,7 +98,7 @@ def get_timeline(
     department: list[str] = Query(default=[]),
     since: datetime | None = None,
     until: datetime | None = None,
-    before: int | None = Query(None, description="id of the last entry of the previous page"),
+    before: int | None = Query(None, ge=1, le=2**63 - 1, description="id of the last entry of the previous page"),
     limit: int = Query(50, ge=1, le=500),
     session: Session = Depends(db_read_session),
     _: Principal = Depends(require("viewer")),

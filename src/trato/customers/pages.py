@@ -79,9 +79,10 @@ def _labels(lang: str, labels: dict[str, str]) -> dict[str, str]:
 def _parse_before(value: str | None) -> int | None:
     # A hand-edited or stale cursor shows the newest entries rather than an error.
     try:
-        return int(value) if value else None
+        cursor = int(value) if value else None
     except ValueError:
         return None
+    return cursor if cursor is None or 0 < cursor < 2**63 else None
 
 
 @router.get("/{customer_id}")
