@@ -13,9 +13,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 BACKEND = os.environ.get("TRATO_TEST_DB", "sqlite")
+
+# In CI property tests replay the same examples every run, so a landing never depends on luck;
+# on developers' machines they explore new ones (and keep failures in .hypothesis/).
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 PG_ADMIN_URL = os.environ.get("TRATO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
