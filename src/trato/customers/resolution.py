@@ -255,11 +255,8 @@ class Resolver:
         if self._traits:
             updates = []
             now = utcnow()
-            for cid, traits, times in writes.select_in(
-                connection, "SELECT id, traits, trait_times FROM customers WHERE id IN :values", list(self._traits)
-            ):
-                row = {"id": cid, "traits": dict(writes.json_value(traits) or {}),
-                       "trait_times": dict(writes.json_value(times) or {})}
+            for cid, (traits, times) in writes.profile_traits(connection, list(self._traits)).items():
+                row = {"id": cid, "traits": traits, "trait_times": times}
                 if _fold_traits(row, self._traits[cid]):
                     row["updated_at"] = now
                     updates.append(row)

@@ -41,6 +41,8 @@ TIMELINE_KINDS = (
 
 def check_traits(traits: dict[str, Any]) -> None:
     """Refuse traits that are too large or whose well-known values are wrong."""
+    if not traits:  # most tracked calls carry none
+        return
     try:
         size = len(orjson.dumps(traits))
     except TypeError:
@@ -69,13 +71,7 @@ def profile_traits(
 
     The profiles are read as stored, merged or not; an id without a profile is left out.
     """
-    found: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
-    for part in chunks(sorted(set(customer_ids)), 500):
-        for customer_id, traits, times in session.execute(
-            select(Customer.id, Customer.traits, Customer.trait_times).where(Customer.id.in_(part))
-        ):
-            found[customer_id] = (dict(traits or {}), dict(times or {}))
-    return found
+    return writes.profile_traits(session.connection(), sorted(set(customer_ids)))
 
 
 def lookup(session: Session, *, kind: str, value: str) -> Customer:

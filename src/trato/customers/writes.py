@@ -112,6 +112,12 @@ def json_value(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+def profile_traits(connection: Connection, customer_ids: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+    """Fresh copies of the traits and trait times of many profiles (ids without one left out)."""
+    rows = select_in(connection, "SELECT id, traits, trait_times FROM customers WHERE id IN :values", customer_ids)
+    return {cid: (dict(json_value(t) or {}), dict(json_value(tt) or {})) for cid, t, tt in rows}
+
+
 def timestamp(dialect: str, value: datetime | None) -> Any:
     """A UTC datetime as the driver stores it (SQLite: the text SQLAlchemy writes)."""
     if value is None or dialect != "sqlite":
