@@ -1,0 +1,21 @@
+"""The channels trato speaks on, shared by every domain (policy, content, archive, delivery).
+
+One vocabulary so a consent, a template variant, an archived copy and a delivery all name a
+channel the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Channel = Literal["email", "sms", "whatsapp", "push", "voice", "letter", "web"]
+
+CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "whatsapp", "push", "voice", "letter", "web")
+"""Every channel, in the order pages list them. ``web`` is the web / in-app channel."""
+
+PHONE_CHANNELS: Final[frozenset[str]] = frozenset({"sms", "whatsapp", "voice"})
+"""Channels that reach a customer at a phone number (identity kind ``phone``)."""
+
+
+def is_channel(name: str) -> bool:
+    return name in CHANNELS
