@@ -75,6 +75,7 @@ def _first_with_offset(a: datetime, b: datetime, tz: ZoneInfo) -> datetime:
     return b
 
 
+@lru_cache(maxsize=8192)  # a campaign decides many customers at one instant, in a few zones
 def next_allowed(at: datetime, tz: ZoneInfo, start: int, end: int) -> datetime:
     """The first instant at or after ``at`` inside the window, in UTC."""
     if allowed(at, tz, start, end):

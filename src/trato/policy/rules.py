@@ -126,9 +126,12 @@ class Reason:
     code: str
     until: datetime | None = None
     params: tuple[tuple[str, str], ...] = ()
+    zone: str | None = None  # names ``until`` in the customer's local time
 
     def text(self, lang: str) -> str:
         values = {"channel": self.channel, **dict(self.params)}
+        if self.until is not None and self.zone:
+            values["until"] = local_label(self.until, zone_named(self.zone))  # type: ignore[arg-type]
         if self.code == "suppressed":
             values["reason"] = i18n.gettext(lang, SUPPRESSION_REASONS.get(values["reason"], values["reason"]))
         if "source" in values:
@@ -195,7 +198,7 @@ def _cap_until(cap: CapRule, ctx: CustomerContext, channel: str, purpose: str, c
 
 
 def _channel(config: PolicyConfig, ctx: CustomerContext, channel: str, purpose: str, topic: str,
-             communication: str, at: datetime, tz: Any) -> list[Reason]:
+             communication: str, at: datetime, tz: Any, memo: dict[str, datetime | None]) -> list[Reason]:
     """The reasons this channel cannot be used now; empty when it can."""
     if channel not in ctx.reachable:
         return [Reason(channel, "unreachable")]
@@ -222,16 +225,21 @@ def _channel(config: PolicyConfig, ctx: CustomerContext, channel: str, purpose: 
         caps = (*caps, CapRule("preference", 1, FREQUENCY_WINDOWS[ctx.frequency], consent_purposes))
     for cap in caps:
         if ctx.contacts and cap.counts(channel, purpose, communication):
-            until = _cap_until(cap, ctx, channel, purpose, communication, at)
+            if cap.channel is None:  # the same answer for every channel of this decision
+                if cap.id not in memo:
+                    memo[cap.id] = _cap_until(cap, ctx, channel, purpose, communication, at)
+                until = memo[cap.id]
+            else:
+                until = _cap_until(cap, ctx, channel, purpose, communication, at)
             if until is not None:
-                reasons.append(Reason(channel, "capped", until, (
-                    ("count", str(cap.max_count)), ("window", cap.label), ("until", local_label(until, tz)))))
+                reasons.append(Reason(channel, "capped", until, (("count", str(cap.max_count)), ("window", cap.label)),
+                                      tz.key))
                 free_at = max(free_at, until)
     rule = config.quiet_rule(purpose, channel)
     if rule is not None and not rule[2]:
         allowed_at = next_allowed(free_at, tz, rule[0], rule[1])
         if allowed_at > free_at:
-            reasons.append(Reason(channel, "quiet_hours", allowed_at, (("until", local_label(allowed_at, tz)),)))
+            reasons.append(Reason(channel, "quiet_hours", allowed_at, (), tz.key))
     return reasons
 
 
@@ -242,8 +250,9 @@ def evaluate(config: PolicyConfig, ctx: CustomerContext, *, communication: str, 
     tz = zone_named(ctx.zone)
     reasons: list[Reason] = []
     best: tuple[datetime, str] | None = None
+    memo: dict[str, datetime | None] = {}
     for channel in channel_order(ctx, channels):
-        blocked = _channel(config, ctx, channel, purpose, topic, communication, at, tz)
+        blocked = _channel(config, ctx, channel, purpose, topic, communication, at, tz, memo)
         if not blocked:
             reasons.append(Reason(channel, "ok"))
             return Decision(SEND, channel, at, reasons, ctx.zone)
