@@ -21,6 +21,7 @@ from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
 from trato.ingest.cors import TrackingCORS
 from trato.ingest.writer import writer
+from trato.policy import api as policy_api
 
 
 @asynccontextmanager
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(ingest_api.admin_router)
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
+    app.include_router(policy_api.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
     return app

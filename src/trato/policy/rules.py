@@ -198,7 +198,7 @@ def _cap_until(cap: CapRule, ctx: CustomerContext, channel: str, purpose: str, c
 
 
 def _channel(config: PolicyConfig, ctx: CustomerContext, channel: str, purpose: str, topic: str,
-             communication: str, at: datetime, tz: Any, memo: dict[str, datetime | None]) -> list[Reason]:
+             communication: str, at: datetime, tz: Any, memo: dict[CapRule, datetime | None]) -> list[Reason]:
     """The reasons this channel cannot be used now; empty when it can."""
     if channel not in ctx.reachable:
         return [Reason(channel, "unreachable")]
@@ -226,9 +226,9 @@ def _channel(config: PolicyConfig, ctx: CustomerContext, channel: str, purpose: 
     for cap in caps:
         if ctx.contacts and cap.counts(channel, purpose, communication):
             if cap.channel is None:  # the same answer for every channel of this decision
-                if cap.id not in memo:
-                    memo[cap.id] = _cap_until(cap, ctx, channel, purpose, communication, at)
-                until = memo[cap.id]
+                if cap not in memo:
+                    memo[cap] = _cap_until(cap, ctx, channel, purpose, communication, at)
+                until = memo[cap]
             else:
                 until = _cap_until(cap, ctx, channel, purpose, communication, at)
             if until is not None:
@@ -250,7 +250,7 @@ def evaluate(config: PolicyConfig, ctx: CustomerContext, *, communication: str, 
     tz = zone_named(ctx.zone)
     reasons: list[Reason] = []
     best: tuple[datetime, str] | None = None
-    memo: dict[str, datetime | None] = {}
+    memo: dict[CapRule, datetime | None] = {}
     for channel in channel_order(ctx, channels):
         blocked = _channel(config, ctx, channel, purpose, topic, communication, at, tz, memo)
         if not blocked:

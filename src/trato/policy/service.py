@@ -266,3 +266,13 @@ def set_preference(session: Session, *, customer_id: str, actor: str, preferred_
     audit.record(session, actor=actor, action="policy.preference", object_type="customer", object_id=customer.id,
                  preferred_channel=preference.preferred_channel, frequency=preference.frequency)
     return preference
+
+
+def consent_summary(session: Session, *, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's current consents as plain data, for the 360° view."""
+    return [
+        {"channel": c.channel, "purpose": c.purpose, "topic": c.topic or None, "state": c.state, "source": c.source,
+         "updated_at": c.updated_at}
+        for c in session.scalars(select(Consent).where(Consent.customer_id == customer_id)
+                                 .order_by(Consent.purpose, Consent.topic, Consent.channel))
+    ]
