@@ -189,3 +189,11 @@ def test_unknown_names_are_refused_with_a_code(defaults, make_customer, kwargs, 
     with pytest.raises(TratoError) as caught:
         decide(cid, **kwargs)
     assert caught.value.code == code and caught.value.status_code == 422
+
+
+def test_refusing_the_whole_purpose_covers_its_topics(defaults, make_customer):
+    cid = make_customer()
+    grant(cid, "email", topic="newsletter")
+    assert decide(cid, topic="newsletter").outcome == "send"
+    grant(cid, "email", state="denied", source="unsubscribe")
+    assert codes(decide(cid, topic="newsletter"))[0] == ("email", "consent_denied")

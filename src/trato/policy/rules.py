@@ -177,12 +177,15 @@ def channel_order(ctx: CustomerContext, channels: list[str] | tuple[str, ...]) -
     return list(channels)
 
 
-def _consent(ctx: CustomerContext, channel: str, purpose: str, topic: str) -> ConsentState | None:
-    if topic:
-        found = ctx.consents.get((channel, purpose, topic))
+def effective_consent(consents: dict[tuple[str, str, str], ConsentState], channel: str, purpose: str,
+                      topic: str) -> ConsentState | None:
+    """A refusal of the whole purpose covers its topics; else the topic's own state, else the purpose's."""
+    whole = consents.get((channel, purpose, ""))
+    if topic and (whole is None or whole.state != "denied"):
+        found = consents.get((channel, purpose, topic))
         if found is not None:
             return found
-    return ctx.consents.get((channel, purpose, ""))
+    return whole
 
 
 def _cap_until(cap: CapRule, ctx: CustomerContext, channel: str, purpose: str, communication: str,
@@ -207,7 +210,7 @@ def _channel(config: PolicyConfig, ctx: CustomerContext, channel: str, purpose: 
             s.expires_at is None or s.expires_at > at
         ):
             return [Reason(channel, "suppressed", s.expires_at, (("reason", s.reason),))]
-    consent = _consent(ctx, channel, purpose, topic)
+    consent = effective_consent(ctx.consents, channel, purpose, topic)
     label = f"{purpose}/{topic}" if topic else purpose
     if consent is not None and consent.state == "denied":
         return [Reason(channel, "consent_denied", None, (

@@ -276,3 +276,59 @@ def consent_summary(session: Session, *, customer_id: str) -> list[dict[str, Any
         for c in session.scalars(select(Consent).where(Consent.customer_id == customer_id)
                                  .order_by(Consent.purpose, Consent.topic, Consent.channel))
     ]
+
+
+# -- links for the customer's side --------------------------------------------------------------
+
+
+def preference_url(customer_id: str) -> str:
+    """The customer's own preference center (signed, valid 30 days), for e-mail footers and headers."""
+    from trato.policy.links import make_url
+
+    return make_url("preferences", {"c": customer_id})
+
+
+def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: str) -> str:
+    """The ``List-Unsubscribe`` URL (RFC 8058): a POST to it unsubscribes at once, a GET only asks.
+
+    Send it with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
+    """
+    from trato.policy.links import make_url
+
+    return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel})
+
+
+def request_email_opt_in(session: Session, *, customer_id: str, purpose: str, actor: str, topic: str | None = None,
+                         source: str = "form", proof: dict[str, Any] | None = None) -> str:
+    """E-mail double opt-in: the consent is recorded as pending and counts only once the customer
+    follows the returned confirmation link (valid 7 days), which delivery sends them."""
+    from trato.policy.links import make_url
+
+    customer = customers.get_customer(session, customer_id)
+    current = session.scalar(select(Consent.state).where(
+        Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
+        Consent.topic == (topic or "")))
+    if current != "granted":  # asking again never takes back a confirmed consent
+        set_consent(session, customer_id=customer.id, channel="email", purpose=purpose, topic=topic,
+                    state="pending", source=source, proof=proof, actor=actor)
+    return make_url("confirm", {"c": customer.id, "p": purpose, "t": topic or ""})
+
+
+def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, topic: str | None,
+                         proof: dict[str, Any]) -> None:
+    """The customer followed the confirmation link: a pending e-mail consent becomes granted.
+
+    A request withdrawn since (refused, unsubscribed) is not revived by an old link.
+    """
+    from trato.policy.errors import BadLink
+
+    customer = customers.get_customer(session, customer_id)
+    current = session.scalar(select(Consent.state).where(
+        Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
+        Consent.topic == (topic or "")))
+    if current == "granted":
+        return
+    if current != "pending":
+        raise BadLink("there is no pending request to confirm", code="nothing_to_confirm")
+    set_consent(session, customer_id=customer.id, channel="email", purpose=purpose, topic=topic, state="granted",
+                source="double_opt_in", proof=proof, actor=f"customer:{customer.id}")
