@@ -21,6 +21,8 @@ from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
 from trato.ingest.cors import TrackingCORS
 from trato.ingest.writer import writer
+from trato.policy import api as policy_api
+from trato.policy import preference_center
 
 
 @asynccontextmanager
@@ -72,6 +74,8 @@ def create_app() -> FastAPI:
     app.include_router(ingest_api.admin_router)
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
+    app.include_router(policy_api.router)
+    app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
     return app

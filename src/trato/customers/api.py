@@ -16,6 +16,7 @@ from trato.customers.schemas import (
     Customer360, CustomerIn, CustomerList, CustomerOut, EventOut, IdentityIn, IdentityOut, MergeIn,
     MergeOut, NoteIn, TimelinePage, TraitsIn, UnmergeIn,
 )
+from trato.policy import service as policy
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 LOOKUP_KINDS = ("email", "phone", "user_id", "anonymous_id")
@@ -34,6 +35,7 @@ def view_360(session: Session, customer_id: str, *, recent: int = 20) -> Custome
         channels=service.channel_summary(session, customer_id=customer.id),
         recent=[EventOut.of(e) for e in service.timeline(session, customer_id=customer.id, limit=recent)],
         merges=[MergeOut.of(m) for m in service.merge_log(session, customer_id=customer.id)],
+        consents=policy.consent_summary(session, customer_id=customer.id),  # the contact policy's part
     )
 
 

@@ -23,6 +23,7 @@ from trato.customers import service
 from trato.customers.errors import CustomerNotFound
 from trato.customers.models import Customer
 from trato.customers.traits import ALIASES
+from trato.policy import service as policy
 
 router = page_router(prefix="/customers")
 
@@ -143,6 +144,7 @@ def customer_page(
         channels=service.channel_summary(session, customer_id=customer.id),
         merges=service.merge_log(session, customer_id=customer.id),
         merge_labels=_labels(lang, MERGE_STATUS_LABELS),
+        consents=policy.consent_summary(session, customer_id=customer.id),  # the contact policy's part
         free_traits=sorted(
             (key, value) for key, value in (customer.traits or {}).items() if key not in TYPED_TRAIT_KEYS
         ),

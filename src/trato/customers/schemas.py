@@ -168,6 +168,8 @@ class Customer360(BaseModel):
     channels: list[ChannelSummary]
     recent: list[EventOut]
     merges: list[MergeOut]
+    # From the contact policy (policy.service.consent_summary): channel, purpose, topic, state, source, updated_at.
+    consents: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class TimelinePage(BaseModel):

@@ -1,0 +1,47 @@
+"""Signed, expiring links for the customer's side: the preference center, one-click unsubscribe
+and the e-mail double opt-in confirmation (itsdangerous, keyed by the installation's secret).
+
+Each kind of link has its own salt, so a link made for one purpose can never be replayed as
+another; a changed character, another customer's id or an old link are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from trato.core.settings import get_settings
+from trato.policy.errors import BadLink, ExpiredLink
+
+MAX_AGE = {
+    "preferences": 30 * 86400,
+    "unsubscribe": 180 * 86400,  # unsubscribe links in old e-mails must keep working a long time
+    "confirm": 7 * 86400,
+}
+PATHS = {"preferences": "/p/", "unsubscribe": "/u/", "confirm": "/c/"}
+
+
+def _serializer(kind: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().resolved_secret_key(), salt=f"trato.policy.{kind}")
+
+
+def make_token(kind: str, payload: dict[str, Any]) -> str:
+    return _serializer(kind).dumps(payload)
+
+
+def make_url(kind: str, payload: dict[str, Any]) -> str:
+    return f"{get_settings().base_url}{PATHS[kind]}{make_token(kind, payload)}"
+
+
+def read_token(kind: str, token: str) -> dict[str, Any]:
+    """The payload of a valid link, else BadLink / ExpiredLink."""
+    try:
+        payload = _serializer(kind).loads(token, max_age=MAX_AGE[kind])
+    except SignatureExpired:
+        raise ExpiredLink("this link has expired; ask for a new one", details={"kind": kind}) from None
+    except (BadSignature, UnicodeError, ValueError):
+        raise BadLink("this link is not valid", details={"kind": kind}) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
+        raise BadLink("this link is not valid", details={"kind": kind})
+    return payload

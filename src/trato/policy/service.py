@@ -1,0 +1,334 @@
+"""The contact policy's public face: the single gate every send passes through.
+
+``decide`` answers send / defer / refuse for one customer from the database (and, with
+``reserve``, books the send in the contact ledger under a per-customer lock so that concurrent
+deciders never exceed a cap); ``decide_many`` does the same over prepared customer data without
+SQL; ``record_contact`` is what delivery calls for every message actually sent. Consents,
+suppressions, keywords, links and privacy requests are re-exported from their modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from trato.core.channels import PHONE_CHANNELS
+from trato.core.clock import as_utc, utcnow
+from trato.core.db import chunks, insert_for
+from trato.core.settings import get_settings
+from trato.customers import service as customers
+from trato.policy import config as policy_config
+from trato.policy.config import (  # noqa: F401  (re-exported)
+    check_request, create_cap, create_purpose, create_topic, delete_cap, delete_purpose, delete_quiet_hours,
+    delete_topic, install_defaults, list_caps, list_purposes, list_quiet_hours, load_config, set_quiet_hours,
+    update_purpose,
+)
+from trato.policy.consents import (  # noqa: F401  (re-exported)
+    KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
+    handle_inbound_keyword, list_suppressions, set_consent,
+)
+from trato.policy.errors import PolicyObjectNotFound
+from trato.policy.models import Consent, ContactLedger, ContactPreference, DecisionLog, Suppression
+from trato.policy.quiet import customer_zone
+from trato.policy.rules import (
+    FREQUENCY_WINDOWS, ActiveSuppression, ConsentState, Contact, CustomerContext, Decision, PolicyConfig, evaluate,
+)
+
+ADDRESS_CHANNELS = {"email": ("email",), "phone": tuple(sorted(PHONE_CHANNELS))}
+
+
+# -- preparing customers ------------------------------------------------------------------------
+
+
+def _reachable(kinds: dict[str, list[str]], traits: dict[str, Any]) -> frozenset[str]:
+    reachable = set()
+    if kinds.get("email"):
+        reachable.add("email")
+    if kinds.get("phone"):
+        reachable.update(PHONE_CHANNELS)
+    if kinds.get("device_token"):
+        reachable.add("push")
+    if kinds.get("user_id") or kinds.get("anonymous_id"):
+        reachable.add("web")
+    address = traits.get("address")
+    if isinstance(address, dict | str) and address:
+        reachable.add("letter")
+    return frozenset(reachable)
+
+
+def _history_window(config: PolicyConfig) -> timedelta:
+    windows = [cap.window for cap in config.caps] + list(FREQUENCY_WINDOWS.values())
+    return max(windows)
+
+
+def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: PolicyConfig,
+                     at: datetime) -> dict[str, CustomerContext]:
+    """Everything decisions need about these customers (profiles as stored, by id), in a few
+    queries per 500 customers; the result feeds :func:`decide_many`."""
+    default_zone = get_settings().default_timezone
+    since = as_utc(at) - _history_window(config)
+    found: dict[str, CustomerContext] = {}
+    for part in chunks(sorted(set(customer_ids)), 500):
+        profiles = {c.id: c for c in session.scalars(select(customers.Customer).where(customers.Customer.id.in_(part)))}
+        kinds: dict[str, dict[str, list[str]]] = {cid: {} for cid in profiles}
+        for cid, kind, value in session.execute(select(
+                customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
+                .where(customers.Identity.customer_id.in_(part)).order_by(customers.Identity.id)):
+            kinds[cid].setdefault(kind, []).append(value)
+        hashes: dict[str, list[tuple[str, str]]] = {}
+        for cid in profiles:
+            hashes.setdefault(address_hash("customer", cid), []).append((cid, "customer"))
+            for kind in ("email", "phone"):
+                for value in kinds[cid].get(kind, []):
+                    hashes.setdefault(address_hash(kind, value), []).append((cid, kind))
+        suppressions: dict[str, list[ActiveSuppression]] = {cid: [] for cid in profiles}
+        for s in session.scalars(select(Suppression).where(Suppression.value_hash.in_(list(hashes)))):
+            if s.expires_at is not None and s.expires_at <= at:
+                continue
+            for cid, kind in hashes[s.value_hash]:
+                channels = [s.channel] if s.channel else list(ADDRESS_CHANNELS.get(kind, [None]))
+                for channel in channels:
+                    suppressions[cid].append(ActiveSuppression(s.reason, channel, s.purpose, s.expires_at))
+        consents: dict[str, dict[tuple[str, str, str], ConsentState]] = {cid: {} for cid in profiles}
+        for c in session.scalars(select(Consent).where(Consent.customer_id.in_(part))):
+            if c.customer_id in consents:
+                consents[c.customer_id][(c.channel, c.purpose, c.topic)] = ConsentState(c.state, c.source, c.updated_at)
+        contacts: dict[str, list[Contact]] = {cid: [] for cid in profiles}
+        for row in session.execute(select(ContactLedger.customer_id, ContactLedger.sent_at, ContactLedger.channel,
+                                          ContactLedger.purpose, ContactLedger.communication)
+                                   .where(ContactLedger.customer_id.in_(part), ContactLedger.sent_at > since,
+                                          ContactLedger.status != "released")
+                                   .order_by(ContactLedger.sent_at)):
+            contacts[row[0]].append(Contact(row[1], row[2], row[3], row[4]))
+        preferences = {p.customer_id: p for p in session.scalars(
+            select(ContactPreference).where(ContactPreference.customer_id.in_(part)))}
+        for cid, customer in profiles.items():
+            traits = customer.traits or {}
+            preference = preferences.get(cid)
+            trait_channel = traits.get("preferred_channel")
+            phones = kinds[cid].get("phone", [])
+            found[cid] = CustomerContext(
+                customer_id=cid,
+                zone=customer_zone(profile_zone=customer.timezone, phone=phones[0] if phones else None,
+                                   default=default_zone),
+                reachable=_reachable(kinds[cid], traits),
+                consents=consents[cid],
+                suppressions=tuple(suppressions[cid]),
+                contacts=tuple(contacts[cid]),
+                preferred_channel=(preference.preferred_channel if preference and preference.preferred_channel
+                                   else trait_channel if isinstance(trait_channel, str) else None),
+                frequency=preference.frequency if preference else "normal",
+            )
+    return found
+
+
+
+# -- deciding -----------------------------------------------------------------------------------
+
+
+def _lock_customer(session: Session, customer_id: str) -> None:
+    """Serialise deciders of one customer: PostgreSQL locks the customer's preference row;
+    SQLite's BEGIN IMMEDIATE has already serialised every writer."""
+    session.execute(insert_for(session)(ContactPreference).values(
+        customer_id=customer_id, frequency="normal", updated_at=utcnow()).on_conflict_do_nothing(
+        index_elements=["customer_id"]))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(ContactPreference.customer_id).where(ContactPreference.customer_id == customer_id)
+                        .with_for_update())
+
+
+def decide(
+    session: Session, *, customer_id: str, communication: str, purpose: str, channels: Sequence[str],
+    at: datetime | None = None, topic: str | None = None, reserve: bool = False, log: bool = True,
+) -> Decision:
+    """May ``communication`` (for ``purpose``[/``topic``]) reach this customer, on which channel, when?
+
+    ``channels`` is the communication's fallback order; the customer's preferred channel goes first
+    when it is among them. With ``reserve`` a ``send`` also books the message in the contact ledger
+    (confirm with :func:`record_contact`, or :func:`release_reservation` if it is not sent), under
+    a per-customer lock: concurrent deciders never exceed a cap. Every decision is logged unless
+    ``log`` is false (dry runs).
+    """
+    at = as_utc(at) if at is not None else utcnow()
+    config = load_config(session)
+    check_request(config, purpose=purpose, channels=list(channels), topic=topic or "")
+    customer = customers.get_customer(session, customer_id)
+    if reserve:
+        _lock_customer(session, customer.id)
+    ctx = prepare_contexts(session, customer_ids=[customer.id], config=config, at=at)[customer.id]
+    decision = evaluate(config, ctx, communication=communication, purpose=purpose, channels=list(channels), at=at,
+                        topic=topic or "")
+    if reserve and decision.outcome == "send" and decision.channel:
+        entry = ContactLedger(customer_id=customer.id, channel=decision.channel, purpose=purpose, topic=topic or "",
+                              communication=communication, sent_at=at, status="reserved")
+        session.add(entry)
+        session.flush()
+        decision.reservation_id = entry.id
+    if log:
+        log_decisions(session, [(customer.id, communication, purpose, topic or "", decision)])
+    return decision
+
+
+def decide_many(
+    prepared: Iterable[CustomerContext], *, config: PolicyConfig, communication: str, purpose: str,
+    channels: Sequence[str], at: datetime, topic: str | None = None,
+) -> list[Decision]:
+    """Decisions for many prepared customers (see :func:`prepare_contexts`), without SQL."""
+    check_request(config, purpose=purpose, channels=list(channels), topic=topic or "")
+    order = list(channels)
+    at = as_utc(at)
+    return [evaluate(config, ctx, communication=communication, purpose=purpose, channels=order, at=at,
+                     topic=topic or "") for ctx in prepared]
+
+
+def log_decisions(session: Session, items: Sequence[tuple[str, str, str, str, Decision]]) -> None:
+    """Keep decisions compactly: (customer, communication, purpose, topic, decision) each."""
+    now = utcnow()
+    rows = [
+        {"customer_id": cid, "communication": communication, "purpose": purpose, "topic": topic,
+         "outcome": d.outcome, "channel": d.channel, "at": d.at or now, "reasons": d.compact(), "decided_at": now}
+        for cid, communication, purpose, topic, d in items
+    ]
+    if rows:
+        session.execute(DecisionLog.__table__.insert(), rows)
+
+
+def decisions_of(session: Session, *, customer_id: str, limit: int = 100) -> list[DecisionLog]:
+    """Why this customer got (or did not get) each message, newest first."""
+    return list(session.scalars(select(DecisionLog).where(DecisionLog.customer_id == customer_id)
+                                .order_by(DecisionLog.decided_at.desc(), DecisionLog.id.desc()).limit(limit)))
+
+
+# -- the contact ledger -------------------------------------------------------------------------
+
+
+def record_contact(
+    session: Session, *, customer_id: str, channel: str, purpose: str, communication: str,
+    topic: str | None = None, sent_at: datetime | None = None, message_id: str | None = None,
+    reservation_id: int | None = None,
+) -> None:
+    """Delivery calls this for every message actually sent: caps count from the ledger.
+
+    With the ``reservation_id`` of a ``decide(reserve=True)`` the booked entry is confirmed instead
+    of counted twice; a repeated ``message_id`` changes nothing.
+    """
+    if reservation_id is not None:
+        entry = session.get(ContactLedger, reservation_id)
+        if entry is None:
+            raise PolicyObjectNotFound(f"reservation {reservation_id} does not exist", code="reservation_not_found")
+        entry.status, entry.message_id = "sent", message_id or entry.message_id
+        if sent_at is not None:
+            entry.sent_at = as_utc(sent_at)
+        session.flush()
+        return
+    customer = customers.get_customer(session, customer_id)
+    session.execute(insert_for(session)(ContactLedger).values(
+        customer_id=customer.id, channel=channel, purpose=purpose, topic=topic or "", communication=communication,
+        sent_at=as_utc(sent_at) if sent_at else utcnow(), status="sent", message_id=message_id,
+    ).on_conflict_do_nothing(index_elements=["message_id"]))
+
+
+def release_reservation(session: Session, *, reservation_id: int) -> None:
+    """A reserved send that will not go out stops counting against the caps."""
+    session.execute(update(ContactLedger).where(ContactLedger.id == reservation_id,
+                                                ContactLedger.status == "reserved").values(status="released"))
+
+
+def get_preference(session: Session, *, customer_id: str) -> ContactPreference | None:
+    return session.get(ContactPreference, customers.get_customer(session, customer_id).id)
+
+
+def set_preference(session: Session, *, customer_id: str, actor: str, preferred_channel: str | None = None,
+                   frequency: str | None = None) -> ContactPreference:
+    """The customer's preferred channel (``""`` clears it) and frequency (normal, weekly, monthly)."""
+    from trato.core import audit
+    from trato.policy.errors import InvalidPolicy
+
+    customer = customers.get_customer(session, customer_id)
+    if preferred_channel:
+        policy_config.check_channels([preferred_channel])
+    if frequency is not None and frequency not in ("normal", *FREQUENCY_WINDOWS):
+        raise InvalidPolicy("frequency must be normal, weekly or monthly", code="invalid_frequency")
+    preference = session.get(ContactPreference, customer.id)
+    if preference is None:
+        preference = ContactPreference(customer_id=customer.id, frequency="normal")
+        session.add(preference)
+    if preferred_channel is not None:
+        preference.preferred_channel = preferred_channel or None
+    if frequency is not None:
+        preference.frequency = frequency
+    preference.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor=actor, action="policy.preference", object_type="customer", object_id=customer.id,
+                 preferred_channel=preference.preferred_channel, frequency=preference.frequency)
+    return preference
+
+
+def consent_summary(session: Session, *, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's current consents as plain data, for the 360° view."""
+    return [
+        {"channel": c.channel, "purpose": c.purpose, "topic": c.topic or None, "state": c.state, "source": c.source,
+         "updated_at": c.updated_at}
+        for c in session.scalars(select(Consent).where(Consent.customer_id == customer_id)
+                                 .order_by(Consent.purpose, Consent.topic, Consent.channel))
+    ]
+
+
+# -- links for the customer's side --------------------------------------------------------------
+
+
+def preference_url(customer_id: str) -> str:
+    """The customer's own preference center (signed, valid 30 days), for e-mail footers and headers."""
+    from trato.policy.links import make_url
+
+    return make_url("preferences", {"c": customer_id})
+
+
+def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: str) -> str:
+    """The ``List-Unsubscribe`` URL (RFC 8058): a POST to it unsubscribes at once, a GET only asks.
+
+    Send it with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
+    """
+    from trato.policy.links import make_url
+
+    return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel})
+
+
+def request_email_opt_in(session: Session, *, customer_id: str, purpose: str, actor: str, topic: str | None = None,
+                         source: str = "form", proof: dict[str, Any] | None = None) -> str:
+    """E-mail double opt-in: the consent is recorded as pending and counts only once the customer
+    follows the returned confirmation link (valid 7 days), which delivery sends them."""
+    from trato.policy.links import make_url
+
+    customer = customers.get_customer(session, customer_id)
+    current = session.scalar(select(Consent.state).where(
+        Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
+        Consent.topic == (topic or "")))
+    if current != "granted":  # asking again never takes back a confirmed consent
+        set_consent(session, customer_id=customer.id, channel="email", purpose=purpose, topic=topic,
+                    state="pending", source=source, proof=proof, actor=actor)
+    return make_url("confirm", {"c": customer.id, "p": purpose, "t": topic or ""})
+
+
+def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, topic: str | None,
+                         proof: dict[str, Any]) -> None:
+    """The customer followed the confirmation link: a pending e-mail consent becomes granted.
+
+    A request withdrawn since (refused, unsubscribed) is not revived by an old link.
+    """
+    from trato.policy.errors import BadLink
+
+    customer = customers.get_customer(session, customer_id)
+    current = session.scalar(select(Consent.state).where(
+        Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
+        Consent.topic == (topic or "")))
+    if current == "granted":
+        return
+    if current != "pending":
+        raise BadLink("there is no pending request to confirm", code="nothing_to_confirm")
+    set_consent(session, customer_id=customer.id, channel="email", purpose=purpose, topic=topic, state="granted",
+                source="double_opt_in", proof=proof, actor=f"customer:{customer.id}")
