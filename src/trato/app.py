@@ -75,6 +75,7 @@ def create_app() -> FastAPI:
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
     app.include_router(policy_api.router)
+    app.include_router(policy_api.privacy_router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)

@@ -332,3 +332,20 @@ def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, to
         raise BadLink("there is no pending request to confirm", code="nothing_to_confirm")
     set_consent(session, customer_id=customer.id, channel="email", purpose=purpose, topic=topic, state="granted",
                 source="double_opt_in", proof=proof, actor=f"customer:{customer.id}")
+
+
+# -- privacy requests ---------------------------------------------------------------------------
+
+
+def export_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
+    """Everything trato holds about a person, as one JSON-ready archive (audited)."""
+    from trato.policy import privacy
+
+    return privacy.export_customer(session, customer_id=customer_id, actor=actor)
+
+
+def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
+    """Erase a person's personal data everywhere, keeping counts and hashed suppressions (audited)."""
+    from trato.policy import privacy
+
+    return privacy.erase_customer(session, customer_id=customer_id, actor=actor)
