@@ -349,3 +349,11 @@ def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[st
     from trato.policy import privacy
 
     return privacy.erase_customer(session, customer_id=customer_id, actor=actor)
+
+
+def customers_with_consents(session: Session, *, customer_ids: Sequence[str]) -> set[str]:
+    """Which of these customers have any consent recorded."""
+    found: set[str] = set()
+    for part in chunks(list(customer_ids), 500):
+        found.update(session.scalars(select(Consent.customer_id).where(Consent.customer_id.in_(part)).distinct()))
+    return found
