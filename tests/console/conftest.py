@@ -10,11 +10,6 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 ANA_EMAIL = "ana.garcia@example.com"
 
 
@@ -79,14 +74,7 @@ def signed_in(client, admin_token):  # type: ignore[no-untyped-def]
 # -- the browser -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+# ``browser`` (one Debian chromium per test process) is in tests/conftest.py: other domains' pages use it too.
 
 
 @pytest.fixture

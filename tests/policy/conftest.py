@@ -30,7 +30,3 @@ def make_customer(database_url: str) -> Callable[..., str]:
             return service.create_customer(s, traits=traits, identities=identities, actor="test").id
 
     return make
-
-
-# The browser tests share the console's chromium fixture (Debian's, never a downloaded one).
-from tests.console.conftest import browser  # noqa: E402,F401

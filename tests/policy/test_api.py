@@ -186,3 +186,10 @@ def test_the_customer_page_shows_consents(api, ana, admin_token):
     html = api.get(f"/customers/{ana}?lang=en").text
     assert 'id="consents"' in html and "marketing / newsletter" in html and "Granted" in html
     assert "Concedido" in api.get(f"/customers/{ana}?lang=es").text
+
+
+def test_a_proof_must_be_plain_small_json(api, ana):
+    for proof in ({"n": 2**64}, {"text": "x" * 5000}):
+        response = api.put(f"{P}/customers/{ana}/consents", json={"channel": "email", "purpose": "marketing",
+                                                                   "state": "granted", "proof": proof})
+        assert response.status_code == 422 and error_code(response) == "validation_error"

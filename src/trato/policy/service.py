@@ -93,17 +93,27 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
                 channels = [s.channel] if s.channel else list(ADDRESS_CHANNELS.get(kind, [None]))
                 for channel in channels:
                     suppressions[cid].append(ActiveSuppression(s.reason, channel, s.purpose, s.expires_at))
+        # Consents and sends recorded under profiles merged into these ones count for them too.
+        root = {cid: cid for cid in profiles}
+        frontier = list(profiles)
+        while frontier:
+            children = session.execute(select(customers.Customer.id, customers.Customer.merged_into_id)
+                                       .where(customers.Customer.merged_into_id.in_(frontier))).all()
+            frontier = [child for child, parent in children if child not in root]
+            root.update({child: root[parent] for child, parent in children})
+        owners = list(root)
         consents: dict[str, dict[tuple[str, str, str], ConsentState]] = {cid: {} for cid in profiles}
-        for c in session.scalars(select(Consent).where(Consent.customer_id.in_(part))):
-            if c.customer_id in consents:
-                consents[c.customer_id][(c.channel, c.purpose, c.topic)] = ConsentState(c.state, c.source, c.updated_at)
+        for c in session.scalars(select(Consent).where(Consent.customer_id.in_(owners))
+                                 .order_by(Consent.updated_at, Consent.id)):  # the newest wins
+            consents[root[c.customer_id]][(c.channel, c.purpose, c.topic)] = ConsentState(
+                c.state, c.source, c.updated_at)
         contacts: dict[str, list[Contact]] = {cid: [] for cid in profiles}
         for row in session.execute(select(ContactLedger.customer_id, ContactLedger.sent_at, ContactLedger.channel,
                                           ContactLedger.purpose, ContactLedger.communication)
-                                   .where(ContactLedger.customer_id.in_(part), ContactLedger.sent_at > since,
+                                   .where(ContactLedger.customer_id.in_(owners), ContactLedger.sent_at > since,
                                           ContactLedger.status != "released")
                                    .order_by(ContactLedger.sent_at)):
-            contacts[row[0]].append(Contact(row[1], row[2], row[3], row[4]))
+            contacts[root[row[0]]].append(Contact(row[1], row[2], row[3], row[4]))
         preferences = {p.customer_id: p for p in session.scalars(
             select(ContactPreference).where(ContactPreference.customer_id.in_(part)))}
         for cid, customer in profiles.items():
