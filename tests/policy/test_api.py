@@ -193,3 +193,17 @@ def test_a_proof_must_be_plain_small_json(api, ana):
         response = api.put(f"{P}/customers/{ana}/consents", json={"channel": "email", "purpose": "marketing",
                                                                    "state": "granted", "proof": proof})
         assert response.status_code == 422 and error_code(response) == "validation_error"
+
+
+def test_the_console_policy_page(api, defaults, admin_token):
+    from tests.console.conftest import sign_in_with_token
+
+    api.post(f"{P}/suppressions", json={"kind": "email", "value": "bounced@example.com", "reason": "hard_bounce"})
+    api.headers.pop("Authorization")
+    sign_in_with_token(api, admin_token)
+    spanish = api.get("/policy?lang=es").text
+    assert "<h1>Política de contacto</h1>" in spanish and 'href="/policy"' in spanish
+    assert "Interés legítimo" in spanish and "08:00–21:00" in spanish and "7 días" in spanish
+    assert "bounced@example.com" in spanish and "rebote permanente" in spanish
+    english = api.get("/policy?lang=en").text
+    assert "No, only a refusal stops it" in english and "7 days" in english
