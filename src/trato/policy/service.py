@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from trato.core import audit
 from trato.core.channels import PHONE_CHANNELS
 from trato.core.clock import as_utc, utcnow
 from trato.core.db import chunks, insert_for
 from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.policy import config as policy_config
+from trato.policy import privacy
 from trato.policy.config import (  # noqa: F401  (re-exported)
     check_request, create_cap, create_purpose, create_topic, delete_cap, delete_purpose, delete_quiet_hours,
     delete_topic, install_defaults, list_caps, list_purposes, list_quiet_hours, load_config, set_quiet_hours,
@@ -31,7 +33,8 @@ from trato.policy.consents import (  # noqa: F401  (re-exported)
     KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
     handle_inbound_keyword, list_suppressions, set_consent,
 )
-from trato.policy.errors import PolicyObjectNotFound
+from trato.policy.errors import BadLink, InvalidPolicy, PolicyObjectNotFound
+from trato.policy.links import make_url
 from trato.policy.models import Consent, ContactLedger, ContactPreference, DecisionLog, Suppression
 from trato.policy.quiet import customer_zone
 from trato.policy.rules import (
@@ -255,9 +258,6 @@ def get_preference(session: Session, *, customer_id: str) -> ContactPreference |
 def set_preference(session: Session, *, customer_id: str, actor: str, preferred_channel: str | None = None,
                    frequency: str | None = None) -> ContactPreference:
     """The customer's preferred channel (``""`` clears it) and frequency (normal, weekly, monthly)."""
-    from trato.core import audit
-    from trato.policy.errors import InvalidPolicy
-
     customer = customers.get_customer(session, customer_id)
     if preferred_channel:
         policy_config.check_channels([preferred_channel])
@@ -293,8 +293,6 @@ def consent_summary(session: Session, *, customer_id: str) -> list[dict[str, Any
 
 def preference_url(customer_id: str) -> str:
     """The customer's own preference center (signed, valid 30 days), for e-mail footers and headers."""
-    from trato.policy.links import make_url
-
     return make_url("preferences", {"c": customer_id})
 
 
@@ -303,8 +301,6 @@ def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: 
 
     Send it with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
     """
-    from trato.policy.links import make_url
-
     return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel})
 
 
@@ -312,8 +308,6 @@ def request_email_opt_in(session: Session, *, customer_id: str, purpose: str, ac
                          source: str = "form", proof: dict[str, Any] | None = None) -> str:
     """E-mail double opt-in: the consent is recorded as pending and counts only once the customer
     follows the returned confirmation link (valid 7 days), which delivery sends them."""
-    from trato.policy.links import make_url
-
     customer = customers.get_customer(session, customer_id)
     current = session.scalar(select(Consent.state).where(
         Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
@@ -330,8 +324,6 @@ def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, to
 
     A request withdrawn since (refused, unsubscribed) is not revived by an old link.
     """
-    from trato.policy.errors import BadLink
-
     customer = customers.get_customer(session, customer_id)
     current = session.scalar(select(Consent.state).where(
         Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
@@ -349,15 +341,11 @@ def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, to
 
 def export_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
     """Everything trato holds about a person, as one JSON-ready archive (audited)."""
-    from trato.policy import privacy
-
     return privacy.export_customer(session, customer_id=customer_id, actor=actor)
 
 
 def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
     """Erase a person's personal data everywhere, keeping counts and hashed suppressions (audited)."""
-    from trato.policy import privacy
-
     return privacy.erase_customer(session, customer_id=customer_id, actor=actor)
 
 
