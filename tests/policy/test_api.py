@@ -181,11 +181,19 @@ def test_the_customer_page_shows_consents(api, ana, admin_token):
 
     api.put(f"{P}/customers/{ana}/consents", json={"channel": "whatsapp", "purpose": "marketing",
                                                    "topic": "newsletter", "state": "granted"})
+    from trato.core.db import unit_of_work
+    from trato.policy import service
+
+    with unit_of_work() as s:
+        service.decide(s, customer_id=ana, communication="spring-sale", purpose="marketing",
+                       channels=["email", "whatsapp"], topic="newsletter")
     api.headers.pop("Authorization")
     sign_in_with_token(api, admin_token)
     html = api.get(f"/customers/{ana}?lang=en").text
     assert 'id="consents"' in html and "marketing / newsletter" in html and "Granted" in html
-    assert "Concedido" in api.get(f"/customers/{ana}?lang=es").text
+    assert "spring-sale" in html and "email: no consent" in html
+    spanish = api.get(f"/customers/{ana}?lang=es").text
+    assert "Concedido" in spanish and "email: sin consentimiento" in spanish and "Decisiones de contacto" in spanish
 
 
 def test_a_proof_must_be_plain_small_json(api, ana):

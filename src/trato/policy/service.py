@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from trato.core import audit
+from trato.core import audit, i18n
 from trato.core.channels import PHONE_CHANNELS
 from trato.core.clock import as_utc, utcnow
 from trato.core.db import chunks, insert_for
@@ -38,7 +38,8 @@ from trato.policy.links import make_url
 from trato.policy.models import Consent, ContactLedger, ContactPreference, DecisionLog, Suppression
 from trato.policy.quiet import customer_zone
 from trato.policy.rules import (
-    FREQUENCY_WINDOWS, ActiveSuppression, ConsentState, Contact, CustomerContext, Decision, PolicyConfig, evaluate,
+    FREQUENCY_WINDOWS, REASON_LABELS, ActiveSuppression, ConsentState, Contact, CustomerContext, Decision,
+    PolicyConfig, evaluate,
 )
 
 ADDRESS_CHANNELS = {"email": ("email",), "phone": tuple(sorted(PHONE_CHANNELS))}
@@ -355,3 +356,19 @@ def customers_with_consents(session: Session, *, customer_ids: Sequence[str]) ->
     for part in chunks(list(customer_ids), 500):
         found.update(session.scalars(select(Consent.customer_id).where(Consent.customer_id.in_(part)).distinct()))
     return found
+
+
+def customer_panel(session: Session, *, customer_id: str, lang: str, decisions: int = 10) -> dict[str, Any]:
+    """The contact policy's part of the console's 360° page: current consents and the latest
+    decisions with their reasons in ``lang``."""
+    return {
+        "consents": consent_summary(session, customer_id=customer_id),
+        "decisions": [
+            {"decided_at": d.decided_at, "communication": d.communication, "purpose": d.purpose,
+             "topic": d.topic or None, "outcome": d.outcome, "channel": d.channel, "at": d.at,
+             "reasons": [f"{channel}: {i18n.gettext(lang, REASON_LABELS.get(code, code))}"
+                         for channel, code, _until in d.reasons]}
+            for d in decisions_of(session, customer_id=customer_id, limit=decisions)
+        ],
+    }
+
