@@ -1,7 +1,12 @@
 """Policy decisions per second in batch mode (``decide_many`` over prepared customers, no SQL),
 beside a bare Python loop over the same prepared data in the same run.
 
-    .venv/bin/python bench/policy.py [--customers 100000] [--seed 7] [--repeat 3]
+    .venv/bin/python bench/policy.py [--customers 100000] [--seed 7] [--repeat 3] [--db-customers 2000]
+
+With ``--db-customers N`` (default 0: skipped) it also measures the path with SQL on a fresh
+SQLite database in a temporary directory: ``decide()`` one customer at a time (each its own
+transaction, as the API and transactional sends do) and ``prepare_contexts`` + ``decide_many``
+over the same N customers (as a campaign does).
 
 The customers are synthetic but shaped like a campaign audience: four time zones (so that at the
 chosen instant some are in quiet hours), 0-4 identities-derived channels, consents granted,
@@ -69,11 +74,59 @@ def bare_loop(people: list[CustomerContext]) -> list[tuple[str, bool, int]]:
     return out
 
 
+def database_path(n: int, seed: int) -> None:
+    """decide() per customer with SQL, and prepare_contexts + decide_many, on a fresh SQLite file."""
+    import os
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="trato-bench-policy-")
+    os.environ["TRATO_DATABASE_URL"] = f"sqlite:///{directory}/bench.db"
+    os.environ.setdefault("TRATO_SECRET_KEY", "bench-secret-key-" + "x" * 32)
+    from trato.core import migrate
+    from trato.core.db import unit_of_work
+    from trato.core.settings import get_settings
+    from trato.customers import service as customers
+    from trato.policy import service
+
+    get_settings.cache_clear()
+    migrate.upgrade()
+    rng = random.Random(seed)
+    ids = []
+    with unit_of_work() as session:
+        for i in range(n):
+            cid = customers.create_customer(session, traits={"timezone": rng.choice(ZONES)}, actor="bench",
+                                            identities=[("email", f"p{i}@example.com"), ("phone", f"+3461{i:07d}")]).id
+            ids.append(cid)
+            if rng.random() < 0.6:
+                service.set_consent(session, customer_id=cid, channel=rng.choice(["email", "sms"]),
+                                    purpose="marketing", state="granted", source="import", actor="bench")
+    channels = ["email", "sms"]
+    started = time.perf_counter()
+    for cid in ids:
+        with unit_of_work() as session:
+            service.decide(session, customer_id=cid, communication="summer-sale", purpose="marketing",
+                           channels=channels, at=AT)
+    single = n / (time.perf_counter() - started)
+    started = time.perf_counter()
+    with unit_of_work() as session:
+        config = service.load_config(session)
+        prepared = service.prepare_contexts(session, customer_ids=ids, config=config, at=AT)
+        decisions = service.decide_many(prepared.values(), config=config, communication="summer-sale",
+                                        purpose="marketing", channels=channels, at=AT)
+        service.log_decisions(session, [(d_ctx.customer_id, "summer-sale", "marketing", "", d)
+                                        for d_ctx, d in zip(prepared.values(), decisions, strict=True)])
+    batch = n / (time.perf_counter() - started)
+    print(f"with SQL (SQLite, {n:,} customers):")
+    print(f"  decide() one by one:          {single:,.0f} decisions/s (each read, decided and logged in its own transaction)")
+    print(f"  prepare_contexts+decide_many: {batch:,.0f} decisions/s (read in bulk, decided, logged in bulk)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db-customers", type=int, default=0, help="also measure the SQL path on SQLite")
     args = parser.parse_args()
     people = population(args.customers, args.seed)
     best_decide = best_floor = float("inf")
@@ -93,6 +146,8 @@ def main() -> int:
     print(f"bare loop:   {floor:,.0f} customers/s over the same data")
     print(f"ratio:       decide_many runs at {rate / floor:.3f} of the bare loop ({floor / rate:.1f}x slower)")
     print("outcomes:    " + ", ".join(f"{k} {v:,}" for k, v in sorted(mix.items())))
+    if args.db_customers:
+        database_path(args.db_customers, args.seed)
     return 0
 
 

@@ -22,6 +22,7 @@ from trato.ingest import api as ingest_api
 from trato.ingest.cors import TrackingCORS
 from trato.ingest.writer import writer
 from trato.policy import api as policy_api
+from trato.policy import pages as policy_pages
 from trato.policy import preference_center
 
 
@@ -75,7 +76,9 @@ def create_app() -> FastAPI:
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
     app.include_router(policy_api.router)
+    app.include_router(policy_api.privacy_router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
+    app.include_router(policy_pages.router)
     return app

@@ -22,6 +22,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(import_app, name="import")
+# The contact policy's commands (trato privacy export|erase, trato consents import).
+from trato.policy.cli import consents_app, privacy_app  # noqa: E402
+
+app.add_typer(privacy_app, name="privacy", callback=lambda: _settings())
+app.add_typer(consents_app, name="consents", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)

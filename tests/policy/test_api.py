@@ -181,8 +181,37 @@ def test_the_customer_page_shows_consents(api, ana, admin_token):
 
     api.put(f"{P}/customers/{ana}/consents", json={"channel": "whatsapp", "purpose": "marketing",
                                                    "topic": "newsletter", "state": "granted"})
+    from trato.core.db import unit_of_work
+    from trato.policy import service
+
+    with unit_of_work() as s:
+        service.decide(s, customer_id=ana, communication="spring-sale", purpose="marketing",
+                       channels=["email", "whatsapp"], topic="newsletter")
     api.headers.pop("Authorization")
     sign_in_with_token(api, admin_token)
     html = api.get(f"/customers/{ana}?lang=en").text
     assert 'id="consents"' in html and "marketing / newsletter" in html and "Granted" in html
-    assert "Concedido" in api.get(f"/customers/{ana}?lang=es").text
+    assert "spring-sale" in html and "email: no consent" in html
+    spanish = api.get(f"/customers/{ana}?lang=es").text
+    assert "Concedido" in spanish and "email: sin consentimiento" in spanish and "Decisiones de contacto" in spanish
+
+
+def test_a_proof_must_be_plain_small_json(api, ana):
+    for proof in ({"n": 2**64}, {"text": "x" * 5000}):
+        response = api.put(f"{P}/customers/{ana}/consents", json={"channel": "email", "purpose": "marketing",
+                                                                   "state": "granted", "proof": proof})
+        assert response.status_code == 422 and error_code(response) == "validation_error"
+
+
+def test_the_console_policy_page(api, defaults, admin_token):
+    from tests.console.conftest import sign_in_with_token
+
+    api.post(f"{P}/suppressions", json={"kind": "email", "value": "bounced@example.com", "reason": "hard_bounce"})
+    api.headers.pop("Authorization")
+    sign_in_with_token(api, admin_token)
+    spanish = api.get("/policy?lang=es").text
+    assert "<h1>Política de contacto</h1>" in spanish and 'href="/policy"' in spanish
+    assert "Interés legítimo" in spanish and "08:00–21:00" in spanish and "7 días" in spanish
+    assert "bounced@example.com" in spanish and "rebote permanente" in spanish
+    english = api.get("/policy?lang=en").text
+    assert "No, only a refusal stops it" in english and "7 days" in english

@@ -197,3 +197,25 @@ def test_refusing_the_whole_purpose_covers_its_topics(defaults, make_customer):
     assert decide(cid, topic="newsletter").outcome == "send"
     grant(cid, "email", state="denied", source="unsubscribe")
     assert codes(decide(cid, topic="newsletter"))[0] == ("email", "consent_denied")
+
+
+def test_a_refusal_given_under_a_profile_later_merged_still_counts(defaults, make_customer):
+    from trato.customers import service as customers
+
+    cid = make_customer()
+    other = make_customer(email="ana.work@example.com", phone=None)
+    grant(cid, "email")
+    with unit_of_work() as s:
+        service.set_consent(s, customer_id=other, channel="email", purpose="marketing", state="granted",
+                            source="form", actor="test", at=NOON_MADRID - timedelta(days=40))
+        service.set_consent(s, customer_id=other, channel="email", purpose="marketing", state="denied",
+                            source="unsubscribe", actor="test", at=NOON_MADRID - timedelta(days=2))
+        service.record_contact(s, customer_id=other, channel="sms", purpose="marketing", communication="x",
+                               sent_at=NOON_MADRID - timedelta(hours=1))
+        customers.merge(s, survivor_id=cid, merged_id=other, actor="test")
+    decision = decide(cid, channels=["email"])
+    assert decision.reasons[0].code == "consent_denied"
+    with unit_of_work() as s:
+        config = service.load_config(s)
+        ctx = service.prepare_contexts(s, customer_ids=[cid], config=config, at=NOON_MADRID)[cid]
+    assert len(ctx.contacts) == 1

@@ -144,7 +144,7 @@ def customer_page(
         channels=service.channel_summary(session, customer_id=customer.id),
         merges=service.merge_log(session, customer_id=customer.id),
         merge_labels=_labels(lang, MERGE_STATUS_LABELS),
-        consents=policy.consent_summary(session, customer_id=customer.id),  # the contact policy's part
+        policy=policy.customer_panel(session, customer_id=customer.id, lang=lang),  # the contact policy's part
         free_traits=sorted(
             (key, value) for key, value in (customer.traits or {}).items() if key not in TYPED_TRAIT_KEYS
         ),

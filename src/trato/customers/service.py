@@ -19,7 +19,7 @@ from trato.core.clock import iso, utcnow
 from trato.core.db import chunks, insert_for
 from trato.core.ids import new_id
 from trato.core.settings import get_settings
-from trato.customers import computed, merges, writes
+from trato.customers import computed, erasure, merges, writes
 from trato.customers.errors import CustomerNotFound, IdentityTaken, InvalidTrait
 from trato.customers.identities import normalize as normalize_identity
 from trato.customers.models import Customer, CustomerMerge, CustomerRevenue, Event, EventRollup, Identity
@@ -30,7 +30,7 @@ __all__ = [
     "Customer", "CustomerMerge", "Event", "Identity", "Observation", "Resolution", "Resolver",
     "normalize_identity", "check_traits", "get_customer", "profile_traits", "lookup",
     "search", "timeline", "timeline_facets", "event_counts", "merge_log", "merge", "unmerge", "record_event",
-    "create_customer", "set_traits", "add_identity", "rebuild_computed",
+    "create_customer", "set_traits", "add_identity", "rebuild_computed", "erase_personal_data",
 ]
 
 TIMELINE_KINDS = (
@@ -357,3 +357,12 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
 
 def rebuild_computed(session: Session, *, customer_ids: Iterable[str]) -> None:
     computed.rebuild(session, customer_ids)
+
+
+def erase_personal_data(session: Session, *, customer_id: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """A privacy request's erasure in the customer memory (profile, merged profiles, identities,
+    timeline payloads, merge snapshots); counts stay. Returns the profile ids (the customer's and
+    those merged into it) and the (kind, value) identities the person had."""
+    customer = get_customer(session, customer_id)
+    return erasure.erase(session, customer.id)
+

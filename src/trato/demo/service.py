@@ -29,6 +29,7 @@ from trato.core.clock import utcnow
 from trato.core.db import unit_of_work
 from trato.core.errors import TratoError
 from trato.customers import service as customers
+from trato.demo import consents
 from trato.demo.batches import Batch, generated
 from trato.demo.history import Record
 from trato.demo.people import APP, BILLING, CALL_CENTRE, EMAIL, STORES, WEB
@@ -76,6 +77,7 @@ def load_demo(
         for batch in stream:
             _write(batch, sources, received_at, totals)
             advance(batch.customers)
+    consents.load_consents(seed=seed, anchor=anchor)  # the contact policy's part of the demo
     password = admin_password(seed)
     with unit_of_work() as session:
         _admin(session, password)

@@ -208,3 +208,26 @@ def inbound_keyword(body: KeywordIn, session: Session = Depends(db_session),
     outcome = service.handle_inbound_keyword(session, channel=body.channel, address=body.address, text=body.text)
     session.commit()
     return KeywordOut(action=outcome.action, customer_id=outcome.customer_id, changed=outcome.changed)
+
+
+# -- privacy requests (under the customer they are about) ---------------------------------------
+
+privacy_router = APIRouter(prefix="/api/v1/customers", tags=["privacy"])
+
+
+@privacy_router.get("/{customer_id}/privacy-export")
+def privacy_export(customer_id: str, session: Session = Depends(db_session),
+                   who: Principal = Depends(require("admin"))) -> dict:
+    """Everything trato holds about this person, as one JSON archive (the request is audited)."""
+    archive = service.export_customer(session, customer_id=customer_id, actor=who.actor)
+    session.commit()
+    return archive
+
+
+@privacy_router.post("/{customer_id}/privacy-erase")
+def privacy_erase(customer_id: str, session: Session = Depends(db_session),
+                  who: Principal = Depends(require("admin"))) -> dict:
+    """Erase this person's personal data everywhere; counts and hashed suppressions stay."""
+    summary = service.erase_customer(session, customer_id=customer_id, actor=who.actor)
+    session.commit()
+    return summary

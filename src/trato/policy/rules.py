@@ -31,6 +31,12 @@ REASON_TEXT = {
     "capped": N_("%(channel)s: cap %(count)s/%(window)s reached until %(until)s"),
     "quiet_hours": N_("%(channel)s: quiet hours until %(until)s"),
 }
+# Short labels of the reason codes, for the decision log's compact rows.
+REASON_LABELS = {
+    "ok": N_("allowed"), "unreachable": N_("no address"), "suppressed": N_("suppressed"),
+    "no_consent": N_("no consent"), "consent_pending": N_("awaiting confirmation"),
+    "consent_denied": N_("refused"), "capped": N_("cap reached"), "quiet_hours": N_("quiet hours"),
+}
 SUPPRESSION_REASONS = {
     "hard_bounce": N_("hard bounce"), "complaint": N_("complaint"), "stop_keyword": N_("STOP keyword"),
     "legal_hold": N_("legal hold"), "erased": N_("erased"), "unsubscribe": N_("unsubscribed"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trato.policy.models import Consent, ConsentChange, DecisionLog, FrequencyCap, Purpose, QuietHours, Suppression, Topic
@@ -165,6 +166,17 @@ class ConsentIn(BaseModel):
     state: str = Field(max_length=16, examples=["granted"], description="granted or denied")
     source: str = Field(default="api", max_length=32)
     proof: dict[str, Any] = Field(default_factory=dict, description="wording version, IP, user agent, message ...")
+
+    @field_validator("proof")
+    @classmethod
+    def _proof(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError:
+            raise ValueError("must be plain JSON; numbers must fit in 64 bits") from None
+        if size > 4096:
+            raise ValueError("must be at most 4 KB of JSON")
+        return value
 
 
 class ConsentOut(BaseModel):

@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from trato.core import audit, i18n
 from trato.core.channels import PHONE_CHANNELS
 from trato.core.clock import as_utc, utcnow
 from trato.core.db import chunks, insert_for
 from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.policy import config as policy_config
+from trato.policy import privacy
 from trato.policy.config import (  # noqa: F401  (re-exported)
     check_request, create_cap, create_purpose, create_topic, delete_cap, delete_purpose, delete_quiet_hours,
     delete_topic, install_defaults, list_caps, list_purposes, list_quiet_hours, load_config, set_quiet_hours,
@@ -31,11 +33,13 @@ from trato.policy.consents import (  # noqa: F401  (re-exported)
     KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
     handle_inbound_keyword, list_suppressions, set_consent,
 )
-from trato.policy.errors import PolicyObjectNotFound
+from trato.policy.errors import BadLink, InvalidPolicy, PolicyObjectNotFound
+from trato.policy.links import make_url
 from trato.policy.models import Consent, ContactLedger, ContactPreference, DecisionLog, Suppression
 from trato.policy.quiet import customer_zone
 from trato.policy.rules import (
-    FREQUENCY_WINDOWS, ActiveSuppression, ConsentState, Contact, CustomerContext, Decision, PolicyConfig, evaluate,
+    FREQUENCY_WINDOWS, REASON_LABELS, ActiveSuppression, ConsentState, Contact, CustomerContext, Decision,
+    PolicyConfig, evaluate,
 )
 
 ADDRESS_CHANNELS = {"email": ("email",), "phone": tuple(sorted(PHONE_CHANNELS))}
@@ -93,17 +97,27 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
                 channels = [s.channel] if s.channel else list(ADDRESS_CHANNELS.get(kind, [None]))
                 for channel in channels:
                     suppressions[cid].append(ActiveSuppression(s.reason, channel, s.purpose, s.expires_at))
+        # Consents and sends recorded under profiles merged into these ones count for them too.
+        root = {cid: cid for cid in profiles}
+        frontier = list(profiles)
+        while frontier:
+            children = session.execute(select(customers.Customer.id, customers.Customer.merged_into_id)
+                                       .where(customers.Customer.merged_into_id.in_(frontier))).all()
+            frontier = [child for child, parent in children if child not in root]
+            root.update({child: root[parent] for child, parent in children})
+        owners = list(root)
         consents: dict[str, dict[tuple[str, str, str], ConsentState]] = {cid: {} for cid in profiles}
-        for c in session.scalars(select(Consent).where(Consent.customer_id.in_(part))):
-            if c.customer_id in consents:
-                consents[c.customer_id][(c.channel, c.purpose, c.topic)] = ConsentState(c.state, c.source, c.updated_at)
+        for c in session.scalars(select(Consent).where(Consent.customer_id.in_(owners))
+                                 .order_by(Consent.updated_at, Consent.id)):  # the newest wins
+            consents[root[c.customer_id]][(c.channel, c.purpose, c.topic)] = ConsentState(
+                c.state, c.source, c.updated_at)
         contacts: dict[str, list[Contact]] = {cid: [] for cid in profiles}
         for row in session.execute(select(ContactLedger.customer_id, ContactLedger.sent_at, ContactLedger.channel,
                                           ContactLedger.purpose, ContactLedger.communication)
-                                   .where(ContactLedger.customer_id.in_(part), ContactLedger.sent_at > since,
+                                   .where(ContactLedger.customer_id.in_(owners), ContactLedger.sent_at > since,
                                           ContactLedger.status != "released")
                                    .order_by(ContactLedger.sent_at)):
-            contacts[row[0]].append(Contact(row[1], row[2], row[3], row[4]))
+            contacts[root[row[0]]].append(Contact(row[1], row[2], row[3], row[4]))
         preferences = {p.customer_id: p for p in session.scalars(
             select(ContactPreference).where(ContactPreference.customer_id.in_(part)))}
         for cid, customer in profiles.items():
@@ -245,9 +259,6 @@ def get_preference(session: Session, *, customer_id: str) -> ContactPreference |
 def set_preference(session: Session, *, customer_id: str, actor: str, preferred_channel: str | None = None,
                    frequency: str | None = None) -> ContactPreference:
     """The customer's preferred channel (``""`` clears it) and frequency (normal, weekly, monthly)."""
-    from trato.core import audit
-    from trato.policy.errors import InvalidPolicy
-
     customer = customers.get_customer(session, customer_id)
     if preferred_channel:
         policy_config.check_channels([preferred_channel])
@@ -283,8 +294,6 @@ def consent_summary(session: Session, *, customer_id: str) -> list[dict[str, Any
 
 def preference_url(customer_id: str) -> str:
     """The customer's own preference center (signed, valid 30 days), for e-mail footers and headers."""
-    from trato.policy.links import make_url
-
     return make_url("preferences", {"c": customer_id})
 
 
@@ -293,8 +302,6 @@ def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: 
 
     Send it with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
     """
-    from trato.policy.links import make_url
-
     return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel})
 
 
@@ -302,8 +309,6 @@ def request_email_opt_in(session: Session, *, customer_id: str, purpose: str, ac
                          source: str = "form", proof: dict[str, Any] | None = None) -> str:
     """E-mail double opt-in: the consent is recorded as pending and counts only once the customer
     follows the returned confirmation link (valid 7 days), which delivery sends them."""
-    from trato.policy.links import make_url
-
     customer = customers.get_customer(session, customer_id)
     current = session.scalar(select(Consent.state).where(
         Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
@@ -320,8 +325,6 @@ def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, to
 
     A request withdrawn since (refused, unsubscribed) is not revived by an old link.
     """
-    from trato.policy.errors import BadLink
-
     customer = customers.get_customer(session, customer_id)
     current = session.scalar(select(Consent.state).where(
         Consent.customer_id == customer.id, Consent.channel == "email", Consent.purpose == purpose,
@@ -332,3 +335,40 @@ def confirm_email_opt_in(session: Session, *, customer_id: str, purpose: str, to
         raise BadLink("there is no pending request to confirm", code="nothing_to_confirm")
     set_consent(session, customer_id=customer.id, channel="email", purpose=purpose, topic=topic, state="granted",
                 source="double_opt_in", proof=proof, actor=f"customer:{customer.id}")
+
+
+# -- privacy requests ---------------------------------------------------------------------------
+
+
+def export_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
+    """Everything trato holds about a person, as one JSON-ready archive (audited)."""
+    return privacy.export_customer(session, customer_id=customer_id, actor=actor)
+
+
+def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
+    """Erase a person's personal data everywhere, keeping counts and hashed suppressions (audited)."""
+    return privacy.erase_customer(session, customer_id=customer_id, actor=actor)
+
+
+def customers_with_consents(session: Session, *, customer_ids: Sequence[str]) -> set[str]:
+    """Which of these customers have any consent recorded."""
+    found: set[str] = set()
+    for part in chunks(list(customer_ids), 500):
+        found.update(session.scalars(select(Consent.customer_id).where(Consent.customer_id.in_(part)).distinct()))
+    return found
+
+
+def customer_panel(session: Session, *, customer_id: str, lang: str, decisions: int = 10) -> dict[str, Any]:
+    """The contact policy's part of the console's 360° page: current consents and the latest
+    decisions with their reasons in ``lang``."""
+    return {
+        "consents": consent_summary(session, customer_id=customer_id),
+        "decisions": [
+            {"decided_at": d.decided_at, "communication": d.communication, "purpose": d.purpose,
+             "topic": d.topic or None, "outcome": d.outcome, "channel": d.channel, "at": d.at,
+             "reasons": [f"{channel}: {i18n.gettext(lang, REASON_LABELS.get(code, code))}"
+                         for channel, code, _until in d.reasons]}
+            for d in decisions_of(session, customer_id=customer_id, limit=decisions)
+        ],
+    }
+
