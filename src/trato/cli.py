@@ -133,15 +133,20 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="do not run queued work in this process")] = False,
+    no_folder: Annotated[bool, typer.Option(
+        "--no-folder", help="only accept tracking calls; other processes fold them into the customer memory")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="server processes sharing the port")] = 1,
 ) -> None:
     """Serve the API, the tracking endpoints and the console."""
     import uvicorn
 
     settings = _settings()
     os.environ["TRATO_IN_PROCESS_WORKER"] = "0" if no_worker else "1"
+    if no_folder:
+        os.environ["TRATO_INGEST_FOLDER"] = "false"
     console.print(f"trato on [bold]http://{host}:{port}/[/bold] ({'SQLite' if settings.is_sqlite else 'PostgreSQL'})")
     uvicorn.run("trato.app:create_app", factory=True, host=host, port=port, log_level="warning",
-                http="httptools", loop="uvloop", access_log=False)
+                http="httptools", loop="uvloop", access_log=False, workers=workers)
 
 
 @app.command()

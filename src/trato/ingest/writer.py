@@ -1,11 +1,11 @@
-"""Group commit for the tracking API: one writer thread, many requests per transaction.
+"""Group commit into the ingest inbox: one writer thread, many requests per transaction.
 
-Requests parse and validate on the event loop, then hand their events to the writer and wait.
-The writer takes everything queued, writes it in one transaction and commits once, then wakes
-each request with its own result. An HTTP 200 therefore always means "committed". SQLite allows
+Requests parse and validate on the event loop, then hand their accepted calls to the writer and
+wait. The writer takes everything queued, appends it to the inbox in one transaction and commits
+once, then wakes each request. An HTTP 200 therefore always means "stored durably"; the folder
+(:mod:`trato.ingest.folder`) moves the inbox into the customer memory afterwards. SQLite allows
 one writer at a time anyway; on PostgreSQL the same design saves a commit per request. If a
-shared transaction fails, each request in it is retried alone, so one bad batch cannot fail
-another.
+shared transaction fails, each request in it is retried alone, so one cannot fail another.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ import asyncio
 import queue
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from trato.core.db import new_session
-from trato.ingest import segment, service
-from trato.ingest.models import Source
+from trato.core.db import get_engine
+from trato.ingest import inbox
 
 log = structlog.get_logger("trato.ingest")
 MAX_GROUP_EVENTS = 5000
@@ -33,11 +32,9 @@ RETRIES = 3
 
 @dataclass
 class _Job:
-    source: Source
-    events: list[tuple[int, segment.ParsedEvent]]
-    received_at: datetime
+    entry: inbox.Accepted
     loop: asyncio.AbstractEventLoop | None
-    future: Any  # asyncio.Future or concurrent.futures.Future
+    future: Any  # asyncio.Future
 
 
 class IngestWriter:
@@ -45,6 +42,8 @@ class IngestWriter:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Called after each commit (the folder wakes up instead of waiting for its next look).
+        self.after_commit: Callable[[], None] | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -59,21 +58,20 @@ class IngestWriter:
             self._queue.put(None)
             thread.join(timeout=10)
 
-    async def submit(
-        self, source: Source, events: list[tuple[int, segment.ParsedEvent]], received_at: datetime
-    ) -> service.IngestResult:
+    async def submit(self, entry: inbox.Accepted) -> None:
+        """Append one accepted request to the inbox; returns once it is committed."""
         self.start()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[service.IngestResult] = loop.create_future()
-        self._queue.put(_Job(source, events, received_at, loop, future))
-        return await future
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Job(entry, loop, future))
+        await future
 
     def _run(self) -> None:
         while True:
             job = self._queue.get()
             if job is None:
                 return
-            group, size = [job], len(job.events)
+            group, size = [job], job.entry.events
             lingered = False
             while size < MAX_GROUP_EVENTS:
                 try:
@@ -92,60 +90,44 @@ class IngestWriter:
                     self._queue.put(None)
                     break
                 group.append(more)
-                size += len(more.events)
+                size += more.entry.events
             self._write(group)
 
     def _write(self, group: list[_Job]) -> None:
         try:
-            results = self._transaction(group)
+            self._transaction(group)
         except Exception:
-            if len(group) == 1:
-                self._retry_alone(group[0])
-                return
             for job in group:
                 self._retry_alone(job)
             return
-        for job, result in zip(group, results, strict=True):
-            _resolve(job, result)
+        for job in group:
+            _resolve(job, None)
+        if self.after_commit is not None:
+            self.after_commit()
 
     def _retry_alone(self, job: _Job) -> None:
         for attempt in range(RETRIES):
             try:
-                _resolve(job, self._transaction([job])[0])
+                self._transaction([job])
+                _resolve(job, None)
                 return
             except (IntegrityError, OperationalError) as exc:
-                # Another process linked the same identity at the same moment: look again.
                 if attempt == RETRIES - 1:
-                    log.exception("ingest batch failed", source=job.source.name)
+                    log.exception("accepting a tracking request failed", source_id=job.entry.source_id)
                     _fail(job, exc)
             except Exception as exc:
-                log.exception("ingest batch failed", source=job.source.name)
+                log.exception("accepting a tracking request failed", source_id=job.entry.source_id)
                 _fail(job, exc)
                 return
 
     @staticmethod
-    def _transaction(group: list[_Job]) -> list[service.IngestResult]:
-        """One transaction, and one pass of the write path per source, for the whole group."""
-        by_source: dict[str, list[_Job]] = {}
-        for job in group:
-            by_source.setdefault(job.source.id, []).append(job)
-        session = new_session()
-        try:
-            for jobs in by_source.values():
-                service.ingest(
-                    session, source=jobs[0].source, events=[e for job in jobs for e in job.events],
-                    received_at=jobs[0].received_at,
-                )
-            session.commit()
-            return [service.IngestResult(accepted=len(job.events)) for job in group]
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def _transaction(group: list[_Job]) -> None:
+        """One transaction appending the whole group to the inbox, in arrival order."""
+        with get_engine().begin() as connection:
+            inbox.append(connection, [job.entry for job in group])
 
 
-def _resolve(job: _Job, result: service.IngestResult) -> None:
+def _resolve(job: _Job, result: None) -> None:
     if job.loop is not None:
         job.loop.call_soon_threadsafe(_set, job.future, result, None)
 
