@@ -71,7 +71,7 @@ def create_app() -> FastAPI:
         try:
             with new_session(readonly=True) as session:
                 session.execute(text("SELECT 1"))
-                lag = inbox.status(session).as_dict()
+            lag = inbox.status().as_dict()
         except Exception:
             return error_response(503, "database_unreachable", "the database does not answer")
         return JSON({"status": "ready", "details": {"ingest": lag}})

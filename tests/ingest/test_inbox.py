@@ -36,11 +36,10 @@ def unfolded(client: Any, write_key: str) -> Iterator[Tracking]:
 
 
 def inbox_rows() -> list[dict[str, Any]]:
-    from trato.core.db import new_session
-    from trato.ingest.models import InboxEntry
+    from trato.ingest import inbox
 
-    with new_session(readonly=True) as session:
-        return [dict(r._mapping) for r in session.execute(select(InboxEntry.__table__).order_by(InboxEntry.id))]
+    with inbox.engine().connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(select(inbox.inbox_table).order_by(inbox.inbox_table.c.id))]
 
 
 def stored_events(message_id: str | None = None) -> int:
@@ -129,7 +128,6 @@ def test_a_server_killed_after_answering_loses_nothing(database_url: str, write_
 
 def test_folding_the_same_request_twice_stores_it_once(unfolded: Tracking, memory: Memory) -> None:
     """A crash after a fold committed its events but before the inbox row went: folded again, no change."""
-    from trato.core.db import get_engine
     from trato.ingest import inbox, service
 
     unfolded.send("batch", {"batch": [
@@ -138,7 +136,7 @@ def test_folding_the_same_request_twice_stores_it_once(unfolded: Tracking, memor
     ]})
     (row,) = inbox_rows()
     service.drain()
-    with get_engine().begin() as connection:
+    with inbox.engine().begin() as connection:
         inbox.append(connection, [inbox.Accepted(row["source_id"], row["received_at"], row["call_type"], row["body"],
                                                  row["events"])])
     assert service.drain() == 2
@@ -160,12 +158,11 @@ def test_the_inbox_keeps_neither_rejected_calls_nor_write_keys(unfolded: Trackin
 
 
 def test_a_request_that_cannot_be_folded_is_kept_aside(unfolded: Tracking, api: Any) -> None:
-    from trato.core.db import get_engine
     from trato.ingest import inbox, service
 
     unfolded.send("track", track("before"))
     (row,) = inbox_rows()
-    with get_engine().begin() as connection:
+    with inbox.engine().begin() as connection:
         inbox.append(connection, [inbox.Accepted(row["source_id"], row["received_at"], None, "{not json", 1)])
     unfolded.send("track", track("after"))
     service.drain()

@@ -71,11 +71,9 @@ for _call in edge.CALLS:
 
 
 @status_router.get("/status", response_model=InboxStatusOut)
-def get_ingest_status(
-    session: Session = Depends(db_read_session), _: Principal = Depends(require("viewer"))
-) -> InboxStatusOut:
+def get_ingest_status(_: Principal = Depends(require("viewer"))) -> InboxStatusOut:
     """Accepted tracking calls not yet folded into the customer memory, and how old the oldest is."""
-    return InboxStatusOut(**inbox.status(session).as_dict())
+    return InboxStatusOut(**inbox.status().as_dict())
 
 
 @admin_router.get("", response_model=list[SourceOut])

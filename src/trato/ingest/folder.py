@@ -1,10 +1,17 @@
-"""The folder thread: in every ``trato serve`` process, it drains the ingest inbox into the
-customer memory (see :mod:`trato.ingest.inbox`), woken by each commit of this process's
-tracking API and otherwise looking every ``IDLE_SECONDS`` (for calls other processes took).
+"""The folder: drains the ingest inbox into the customer memory (see :mod:`trato.ingest.inbox`).
+
+``trato serve`` runs it as a process of its own at a lower CPU priority (``trato fold``): folding
+costs several times more CPU than accepting, and in the server's process it would take the
+interpreter lock from the tracking API, whose answers must stay fast while a burst is being
+folded. The app runs it as a thread instead when nothing else folds (tests, an app served by
+another ASGI server), woken by each commit of its tracking API. Either way it otherwise looks
+every ``IDLE_SECONDS`` for calls other processes accepted.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -66,3 +73,22 @@ class Folder:
 
 
 folder = Folder()
+
+
+def run_forever(*, parent: int | None = None) -> None:
+    """Fold until SIGINT or SIGTERM (or, with ``parent``, until that process is gone)."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    folded, since = 0, time.monotonic()
+    while not stop.is_set() and (parent is None or os.getppid() == parent):
+        try:
+            done = inbox.fold_once()
+        except Exception:
+            log.exception("folding the ingest inbox failed; trying again shortly")
+            stop.wait(ERROR_PAUSE_SECONDS)
+            continue
+        folded += done
+        if not done:
+            stop.wait(IDLE_SECONDS)
+    log.info("folder stopped", events=folded, seconds=round(time.monotonic() - since, 1))

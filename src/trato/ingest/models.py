@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trato.core.clock import utcnow
-from trato.core.db import Base, BigIntPK, UTCDateTime
+from trato.core.db import NAMING, Base, BigIntPK, UTCDateTime
 
 
 class Source(Base):
@@ -26,23 +26,26 @@ class Source(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class InboxEntry(Base):
-    """Tracking calls accepted by the API and not yet folded into the customer memory.
 
-    One row per accepted request: its JSON body as received (or, when some of its calls were
-    rejected or lacked a messageId, the accepted calls alone, each with its messageId). The
-    folder deletes a row in the same transaction that stores its events.
-    """
+# The inbox is not in Base's metadata: on SQLite it lives in a database file of its own beside the
+# main one (trato.inbox.db), so that accepting calls never waits for the folder's write lock;
+# on PostgreSQL it is a table of the main database (migration 0006), where row locks suffice.
+inbox_metadata = MetaData(naming_convention=NAMING)
 
-    __tablename__ = "ingest_inbox"
-    __table_args__ = (Index("ix_ingest_inbox_source_id_id", "source_id", "id"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    source_id: Mapped[str] = mapped_column(String(40), ForeignKey("sources.id"))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # None: a batch body ({"batch": [...], "sentAt", "context"}); else the call type of one call.
-    call_type: Mapped[str | None] = mapped_column(String(16))
-    body: Mapped[str] = mapped_column(Text)
-    events: Mapped[int] = mapped_column(Integer)
-    # Set when the row could not be folded even alone: it is kept, shown in the status, and skipped.
-    error: Mapped[str | None] = mapped_column(Text)
+# Tracking calls accepted by the API and not yet folded into the customer memory: one row per
+# accepted request, its JSON body as received (or, when some of its calls were rejected or lacked
+# a messageId, the accepted calls alone, each with its messageId). ``error`` is set on a row that
+# could not be folded even alone: it is kept, shown in the status, and skipped. ``leased_until``
+# (SQLite, epoch seconds) marks rows a folder is folding.
+inbox_table = Table(
+    "ingest_inbox", inbox_metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("source_id", String(40), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("call_type", String(16)),  # None: a batch body ({"batch": [...], "sentAt", "context"})
+    Column("body", Text, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("error", Text),
+    Column("leased_until", Float),
+    Index("ix_ingest_inbox_source_id_id", "source_id", "id"),
+)

@@ -1,4 +1,4 @@
-"""Ingest inbox: the tracking API answers once calls are stored here; a folder resolves them later
+"""Ingest inbox (PostgreSQL): the tracking API answers once calls are stored here; a folder resolves them later
 
 Revision ID: 0006
 Revises: 0002
@@ -19,6 +19,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # On SQLite the inbox is a database file of its own (trato.ingest.inbox creates it).
+    if op.get_bind().dialect.name == 'sqlite':
+        return
     op.create_table(
         'ingest_inbox',
         sa.Column('id', BigIntPK, autoincrement=True, nullable=False),
@@ -28,6 +31,7 @@ def upgrade() -> None:
         sa.Column('body', sa.Text(), nullable=False),
         sa.Column('events', sa.Integer(), nullable=False),
         sa.Column('error', sa.Text(), nullable=True),
+        sa.Column('leased_until', sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_ingest_inbox_source_id_sources')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_ingest_inbox')),
     )
@@ -35,5 +39,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        return
     op.drop_index('ix_ingest_inbox_source_id_id', table_name='ingest_inbox')
     op.drop_table('ingest_inbox')
