@@ -41,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if consumer is not None:
             consumer.stop(graceful=True)
+        await writer.aclose()
         writer.stop()
         folder.stop()
 

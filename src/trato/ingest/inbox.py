@@ -81,20 +81,21 @@ class Accepted:
     events: int
 
 
-_APPEND = """
+APPEND_SQL = """
 INSERT INTO ingest_inbox (source_id, received_at, call_type, body, events)
 VALUES (:source_id, :received_at, :call_type, :body, :events)
 """
 
 
+def append_params(dialect: str, entry: Accepted) -> dict[str, Any]:
+    return {"source_id": entry.source_id, "received_at": writes.timestamp(dialect, entry.received_at),
+            "call_type": entry.call_type, "body": entry.body, "events": entry.events}
+
+
 def append(connection: Connection, entries: list[Accepted]) -> None:
     """Add accepted requests to the inbox, in order (the caller commits)."""
     dialect = connection.dialect.name
-    writes.execute_many(connection, writes.driver_sql(dialect, _APPEND), [
-        {"source_id": e.source_id, "received_at": writes.timestamp(dialect, e.received_at),
-         "call_type": e.call_type, "body": e.body, "events": e.events}
-        for e in entries
-    ])
+    writes.execute_many(connection, writes.driver_sql(dialect, APPEND_SQL), [append_params(dialect, e) for e in entries])
 
 
 # -- folding -----------------------------------------------------------------------------------
