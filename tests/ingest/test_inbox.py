@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.conftest import _free_port
+from tests.conftest import BACKEND, _free_port
 from tests.ingest.tracking import Memory, Tracking, basic_auth
 
 
@@ -204,3 +204,38 @@ def test_concurrent_folders_fold_every_call_exactly_once(unfolded: Tracking, api
     with new_session(readonly=True) as session:
         counted = session.execute(text("SELECT sum(event_count) FROM customers")).scalar()
     assert counted == 120
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite folders lease rows; PostgreSQL's hold advisory locks")
+def test_rows_leased_by_a_folder_that_died_are_folded_once_the_lease_ends(unfolded: Tracking) -> None:
+    from sqlalchemy import update
+
+    from trato.ingest import inbox
+
+    unfolded.send("track", track("leased"))
+    with inbox.engine().begin() as connection:
+        connection.execute(update(inbox.inbox_table).values(leased_until=time.time() + 60))
+    assert inbox.fold_once() == 0  # another folder holds it
+    with inbox.engine().begin() as connection:
+        connection.execute(update(inbox.inbox_table).values(leased_until=time.time() - 1))
+    assert inbox.fold_once() == 1
+    assert stored_events("leased") == 1 and inbox_rows() == []
+
+
+def test_a_sources_calls_are_folded_in_arrival_order(unfolded: Tracking, api: Any) -> None:
+    from trato.core.db import new_session
+    from trato.customers.models import Event
+    from trato.ingest import inbox
+
+    crm = Tracking(unfolded.client, api.post("/api/v1/sources", json={"name": "crm"}).json()["write_key"])
+    sent: list[str] = []
+    for n in range(12):
+        sender, message_id = (unfolded, f"web-{n}") if n % 3 else (crm, f"crm-{n}")
+        sender.send("track", track(message_id, user=f"u-{n % 4}"))
+        sent.append(message_id)
+    while inbox.fold_once(max_events=2):  # many small folds
+        pass
+    with new_session(readonly=True) as session:
+        stored = list(session.scalars(select(Event.message_id).order_by(Event.id)))
+    for prefix in ("web-", "crm-"):
+        assert [m for m in stored if m.startswith(prefix)] == [m for m in sent if m.startswith(prefix)]
