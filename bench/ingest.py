@@ -605,7 +605,7 @@ def bench_floor(args: argparse.Namespace) -> dict[str, tuple[Phase, Phase]]:
 # -- profiling the real server --------------------------------------------------------------------
 
 
-def serve_profiled(out: Path, port: int) -> None:
+def serve_profiled(out: Path, port: int, no_folder: bool = False) -> None:
     """``trato serve --no-worker`` with cProfile (per-thread CPU time) on the event loop and the writer."""
     import cProfile
 
@@ -624,7 +624,7 @@ def serve_profiled(out: Path, port: int) -> None:
             profile.dump_stats(out / "writer.prof")
 
     writer_module.IngestWriter._run = profiled_run  # type: ignore[method-assign]
-    sys.argv = ["trato", "serve", "--no-worker", "--port", str(port)]
+    sys.argv = ["trato", "serve", "--no-worker", "--port", str(port), *(["--no-folder"] if no_folder else [])]
     profile = cProfile.Profile(time.thread_time)
     profile.enable()
     try:
@@ -748,6 +748,7 @@ def main() -> None:
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-profiled", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-folder", action="store_true", help=argparse.SUPPRESS)  # for --serve-profiled
     args = parser.parse_args()
     if args.serve_floor:
         import floor
@@ -755,7 +756,7 @@ def main() -> None:
         floor.serve(HOST, args.port)
         return
     if args.serve_profiled:
-        serve_profiled(Path(args.serve_profiled), args.port)
+        serve_profiled(Path(args.serve_profiled), args.port, args.no_folder)
         return
     args.events = args.events or (20_000 if args.quick else 200_000)
     args.singles = args.singles or (5_000 if args.quick else 20_000)

@@ -46,7 +46,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         folder.stop()
 
 
-def create_app() -> FastAPI:
+def create_server() -> TrackingEdge:
+    """What ``trato serve`` runs: tracking calls answered before the app's middleware (FastAPI's
+    telemetry check, error middleware) is entered; everything else, lifespan included, by the app."""
+    return TrackingEdge(create_app(tracking_edge=False))
+
+
+def create_app(*, tracking_edge: bool = True) -> FastAPI:
     settings = get_settings()
     settings.resolved_secret_key()
     configure_logging(settings.log_level)
@@ -60,7 +66,8 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(TrackingEdge)
+    if tracking_edge:
+        app.add_middleware(TrackingEdge)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -155,7 +155,7 @@ def serve(
         folder = subprocess.Popen([sys.executable, "-m", "trato", "fold", "--nice", "10", "--parent", str(os.getpid())])
     console.print(f"trato on [bold]http://{host}:{port}/[/bold] ({'SQLite' if settings.is_sqlite else 'PostgreSQL'})")
     try:
-        uvicorn.run("trato.app:create_app", factory=True, host=host, port=port, log_level="warning",
+        uvicorn.run("trato.app:create_server", factory=True, host=host, port=port, log_level="warning",
                     http="httptools", loop="uvloop", access_log=False, workers=workers)
     finally:
         if folder is not None:

@@ -239,3 +239,28 @@ def test_a_sources_calls_are_folded_in_arrival_order(unfolded: Tracking, api: An
         stored = list(session.scalars(select(Event.message_id).order_by(Event.id)))
     for prefix in ("web-", "crm-"):
         assert [m for m in stored if m.startswith(prefix)] == [m for m in sent if m.startswith(prefix)]
+
+
+def test_the_served_app_answers_tracking_calls_before_the_frameworks_middleware(
+    database_url: str, write_key: str
+) -> None:
+    """`trato serve` runs create_server(): the same answers as the app's own routes."""
+    from fastapi.testclient import TestClient
+
+    from trato.app import create_server
+    from trato.ingest import service
+
+    served = TestClient(create_server(), raise_server_exceptions=False)  # no lifespan: the suite's app runs it
+    sent = served.post("/v1/track", json=track("served"), headers=basic_auth(write_key))
+    assert sent.status_code == 200 and sent.json() == {"success": True, "accepted": 1}, sent.text
+    refused = served.post("/v1/track", json=track("x"), headers=basic_auth("wk_wrong"))
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_write_key"
+    assert refused.headers["www-authenticate"] == 'Basic realm="trato"'
+    assert served.get("/v1/track").json()["error"]["code"] == "method_not_allowed"
+    assert served.post("/v1/nothing", json={}).json()["error"]["code"] == "not_found"
+    preflight = served.options("/v1/batch", headers={"Origin": "https://shop.example",
+                                                     "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    assert served.get("/healthz").json() == {"status": "ok"}
+    service.drain()
+    assert stored_events("served") == 1
