@@ -42,4 +42,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) trato.db trato.db-wal trato.db-shm .trato_secret .trato_demo.json
+	rm -rf $(VENV) trato.db trato.db-wal trato.db-shm trato.inbox.db trato.inbox.db-wal trato.inbox.db-shm .trato_secret .trato_demo.json

@@ -74,9 +74,19 @@ def free_port() -> int:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) used so far by process ``pid`` and its children that still run
+    (``trato serve --workers N`` serves from N child processes)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if proc.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def database_cpu(name: str | None) -> float:
@@ -374,6 +384,17 @@ class Phase:
     database_cpu: float = 0.0  # PostgreSQL backends of the bench database
     machine_busy: float = 0.0  # CPU seconds of the whole machine during the phase
     machine_total: float = 0.0
+    load_average: float = 0.0  # `uptime`'s 1-minute load when the load ended
+    fold_wall: float = 0.0  # seconds from the first request until the inbox was empty again
+    backlog_at_end: int = 0  # events accepted and not yet folded when the last response came
+    drain_wall: float = 0.0  # seconds from the last response until the inbox was empty
+    drain_server_cpu: float = 0.0
+    drain_database_cpu: float = 0.0
+
+    @property
+    def fold_per_second(self) -> float:
+        """Events folded into the customer memory a second, from the first request to an empty inbox."""
+        return self.result.events / self.fold_wall if self.fold_wall else 0.0
 
     @property
     def others_cpu(self) -> float:
@@ -392,8 +413,56 @@ class Phase:
         return load.percentile(self.result.latencies, share) * 1000
 
 
-def run_phase(spec: load.LoadSpec, server_pid: int, database: str | None = None) -> Phase:
-    """Run the load generator in its own process; measure the server's CPU while it sends."""
+def inbox_engine_for(url: str, secret: str, main: Any) -> Any:
+    """The ingest inbox's database: on SQLite a file of its own beside the main one."""
+    if not url.startswith("sqlite"):
+        return main
+    from trato.ingest.models import inbox_metadata
+
+    database = Path(url.removeprefix("sqlite:///"))
+    engine = engine_for(f"sqlite:///{database.with_name(database.stem + '.inbox.db')}", secret)
+    inbox_metadata.create_all(engine)
+    return engine
+
+
+def inbox_backlog(engine: Any) -> int:
+    """Events accepted by the tracking API and not yet folded into the customer memory."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(sum(events), 0) FROM ingest_inbox WHERE error IS NULL")).scalar_one())
+
+
+def wait_for_fold(engine: Any, phase: Phase, started: float, server_pid: int, database: str | None,
+                  timeout: float, folder: dict[str, Any] | None) -> None:
+    """Poll the inbox until it is empty; record the fold's end-to-end time and the drain after the
+    load. ``folder``: the command of a folder process to start now (the server does not fold)."""
+    ended = time.perf_counter()
+    process = subprocess.Popen(**folder, stdout=subprocess.DEVNULL) if folder else None
+    pid = process.pid if process else server_pid
+    cpu, db_cpu = process_cpu(pid), database_cpu(database)
+    try:
+        phase.backlog_at_end = inbox_backlog(engine)
+        backlog = phase.backlog_at_end
+        while backlog:
+            if time.perf_counter() - ended > timeout:
+                raise SystemExit(f"the inbox still holds {backlog:,} events {timeout:.0f} s after the load ended")
+            time.sleep(0.05)
+            backlog = inbox_backlog(engine)
+        done = time.perf_counter()
+        phase.fold_wall, phase.drain_wall = done - started, done - ended
+        phase.drain_server_cpu = process_cpu(pid) - cpu
+        phase.drain_database_cpu = database_cpu(database) - db_cpu
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGINT)
+            process.wait(60)
+
+
+def run_phase(spec: load.LoadSpec, server_pid: int, database: str | None = None, engine: Any = None,
+              folder: dict[str, Any] | None = None) -> Phase:
+    """Run the load generator in its own process; measure the server's CPU while it sends; then,
+    with ``engine``, wait until the server has folded everything it accepted."""
     context = multiprocessing.get_context("spawn")
     results, ready, go = context.Queue(), context.Event(), context.Event()
     child = context.Process(target=load.child, args=(spec, results, ready, go), daemon=True)
@@ -404,6 +473,7 @@ def run_phase(spec: load.LoadSpec, server_pid: int, database: str | None = None)
             if not child.is_alive() or time.monotonic() > deadline:
                 break
         cpu, db_cpu, (busy, total) = process_cpu(server_pid), database_cpu(database), machine_busy()
+        started = time.perf_counter()
         go.set()
         deadline = time.monotonic() + spec.timeout + 60
         while True:
@@ -419,7 +489,9 @@ def run_phase(spec: load.LoadSpec, server_pid: int, database: str | None = None)
                     break
         busy_after, total_after = machine_busy()
         phase = Phase(result, process_cpu(server_pid) - cpu, database_cpu(database) - db_cpu,
-                      busy_after - busy, total_after - total)
+                      busy_after - busy, total_after - total, os.getloadavg()[0])
+        if engine is not None and not result.error:
+            wait_for_fold(engine, phase, started, server_pid, database, spec.timeout, folder)
     finally:
         child.join(10)
         if child.is_alive():
@@ -469,8 +541,14 @@ def bench_database(kind: str, args: argparse.Namespace) -> Outcome:
                 command = [sys.executable, str(BENCH_DIR / "ingest.py"), "--serve-profiled", str(out),
                            "--port", "{port}"]
             else:
-                command = [sys.executable, "-m", "trato", "serve", "--no-worker", "--port", "{port}"]
+                command = [sys.executable, "-m", "trato", "serve", "--no-worker", "--port", "{port}",
+                           "--workers", str(args.workers)]
+            folder = None
+            if args.fold_after:
+                command.append("--no-folder")
+                folder = {"args": [sys.executable, "-m", "trato", "fold"], "env": env, "cwd": workdir}
             engine = engine_for(url, secret)
+            inbox_engine = inbox_engine_for(url, secret, engine)
             database = url.rsplit("/", 1)[1] if kind == "postgresql" else None
             common = dict(host=HOST, write_key=key, clients=args.clients, seed=args.seed, people=args.people,
                           client=args.client, timeout=args.timeout)
@@ -480,11 +558,11 @@ def bench_database(kind: str, args: argparse.Namespace) -> Outcome:
                 assert server.process is not None
                 print(f"[{kind}] server on port {server.port}; batch phase: {args.events:,} events", flush=True)
                 batch = run_phase(load.LoadSpec(phase="batch", port=server.port, path="/v1/batch",
-                                                events=args.events, **common), server.process.pid, database)
+                                                events=args.events, **common), server.process.pid, database, inbox_engine, folder)
                 after_batch = counts(engine)
                 print(f"[{kind}] single phase: {args.singles:,} /v1/track requests", flush=True)
                 single = run_phase(load.LoadSpec(phase="single", port=server.port, path="/v1/track",
-                                                 events=args.singles, **common), server.process.pid, database)
+                                                 events=args.singles, **common), server.process.pid, database, inbox_engine, folder)
             final = counts(engine)
             print(f"[{kind}] baseline: executemany of the {after_batch['events']:,} stored rows", flush=True)
             rates = baseline(engine, stored_rows(engine, after_batch["max event id"]))
@@ -527,7 +605,7 @@ def bench_floor(args: argparse.Namespace) -> dict[str, tuple[Phase, Phase]]:
 # -- profiling the real server --------------------------------------------------------------------
 
 
-def serve_profiled(out: Path, port: int) -> None:
+def serve_profiled(out: Path, port: int, no_folder: bool = False) -> None:
     """``trato serve --no-worker`` with cProfile (per-thread CPU time) on the event loop and the writer."""
     import cProfile
 
@@ -546,7 +624,7 @@ def serve_profiled(out: Path, port: int) -> None:
             profile.dump_stats(out / "writer.prof")
 
     writer_module.IngestWriter._run = profiled_run  # type: ignore[method-assign]
-    sys.argv = ["trato", "serve", "--no-worker", "--port", str(port)]
+    sys.argv = ["trato", "serve", "--no-worker", "--port", str(port), *(["--no-folder"] if no_folder else [])]
     profile = cProfile.Profile(time.thread_time)
     profile.enable()
     try:
@@ -578,6 +656,16 @@ def print_outcome(o: Outcome) -> None:
     print(f"  single  {s.result.requests:,} /v1/track requests, {s.result.wall:.1f} s: {_n(s.requests_per_second)} req/s; "
           f"p50 {s.ms(0.5):.1f} ms, p99 {s.ms(0.99):.1f} ms, max {max(s.result.latencies, default=0) * 1000:.0f} ms; "
           f"{sum(s.result.failures.values())} failed")
+    for label, phase in (("batch", b), ("single", s)):
+        drained = phase.backlog_at_end / phase.drain_wall if phase.drain_wall and phase.backlog_at_end else 0.0
+        database = (f", PostgreSQL {phase.drain_database_cpu / phase.drain_wall:.0%}"
+                    if o.db == "postgresql" and phase.drain_wall else "")
+        print(f"  fold    {label}: {phase.result.events:,} events in the customer memory {phase.fold_wall:.1f} s after "
+              f"the first request: {_n(phase.fold_per_second)} events/s end to end; {phase.backlog_at_end:,} waited "
+              f"when the load ended, folded in {phase.drain_wall:.1f} s ({_n(drained)} events/s; server "
+              f"{phase.drain_server_cpu / max(phase.drain_wall, 1e-9):.0%} of one core{database})")
+    print(f"  load average (uptime, 1 min) at the end of each phase: batch {b.load_average:.2f}, "
+          f"single {s.load_average:.2f}")
     print(f"  baseline: plain INSERT of the same {o.baseline['rows']:,.0f} rows into an empty copy of events")
     for key, label in BASELINES.items():
         print(f"    {_n(o.baseline[key]):>9} rows/s  {label}  (batch API = {b.per_second / o.baseline[key]:.2f} of it)")
@@ -605,9 +693,12 @@ def print_summary(outcomes: list[Outcome], floors: dict[str, tuple[Phase, Phase]
     for o in outcomes:
         b, s = o.batch, o.single
         raw, big = o.baseline["driver 100"], o.baseline["driver all"]
-        print(f"{o.db:<10} batch: {_n(b.per_second)} events/s (ratio {b.per_second / raw:.2f} of raw executemany "
-              f"{_n(raw)} rows/s in commits of 100; {b.per_second / big:.2f} of one executemany {_n(big)} rows/s)  "
-              f"single: {_n(s.requests_per_second)} req/s p50 {s.ms(0.5):.1f} ms p99 {s.ms(0.99):.1f} ms")
+        print(f"{o.db:<10} batch accepted: {_n(b.per_second)} events/s (ratio {b.per_second / raw:.2f} of raw "
+              f"executemany {_n(raw)} rows/s in commits of 100; {b.per_second / big:.2f} of one executemany "
+              f"{_n(big)} rows/s)  single: {_n(s.requests_per_second)} req/s p50 {s.ms(0.5):.1f} ms p99 "
+              f"{s.ms(0.99):.1f} ms  folded: {_n(b.fold_per_second)} events/s end to end (ratio "
+              f"{b.fold_per_second / raw:.2f} of raw executemany in commits of 100)  load average "
+              f"{b.load_average:.2f} / {s.load_average:.2f}")
     for label, (fb, fs) in floors.items():
         report_failures(f"floor, {label}, batch", fb)
         report_failures(f"floor, {label}, single", fs)
@@ -639,6 +730,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, help="events sent through /v1/batch (default 200,000; quick 20,000)")
     parser.add_argument("--singles", type=int, help="/v1/track requests (default 20,000; quick 5,000)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive connections")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (trato serve --workers)")
+    parser.add_argument("--fold-after", action="store_true",
+                        help="serve with --no-folder and fold with `trato fold` after each load phase: the "
+                             "accepting and the folding rates each alone")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a first look")
     parser.add_argument("--people", type=int, default=20_000, help="population the calls are about")
     parser.add_argument("--seed", type=int, default=1)
@@ -653,6 +748,7 @@ def main() -> None:
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-profiled", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-folder", action="store_true", help=argparse.SUPPRESS)  # for --serve-profiled
     args = parser.parse_args()
     if args.serve_floor:
         import floor
@@ -660,7 +756,7 @@ def main() -> None:
         floor.serve(HOST, args.port)
         return
     if args.serve_profiled:
-        serve_profiled(Path(args.serve_profiled), args.port)
+        serve_profiled(Path(args.serve_profiled), args.port, args.no_folder)
         return
     args.events = args.events or (20_000 if args.quick else 200_000)
     args.singles = args.singles or (5_000 if args.quick else 20_000)
@@ -669,7 +765,8 @@ def main() -> None:
     kinds = {"both": ["sqlite", "postgresql"], "none": []}.get(args.db, [args.db])
     if not kinds and args.no_floor:
         parser.error("--db none measures only the floor: drop --no-floor")
-    print(f"trato {code_version()}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    print(f"trato {code_version()}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+          f"{args.workers} server process(es)", flush=True)
     floors = {} if args.no_floor else bench_floor(args)
     outcomes = []
     for kind in kinds:

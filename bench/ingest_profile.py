@@ -4,8 +4,8 @@
         [--group G] [--top T] [--timer wall|cpu]
 
 On a fresh database: the same /v1/batch bodies as bench/ingest.py, decoded (orjson), parsed
-(``service.parse_calls``) and written through the group-commit writer's own transaction code,
-``G`` batches of ``B`` calls a transaction, as under G concurrent clients. Prints microseconds
+(``service.parse_calls``) and written as the ingest inbox's folder writes them: ``G`` batches of
+``B`` calls a transaction, one pass of ``service.ingest``. Prints microseconds
 per event for each step, the SQL statements each transaction sends, the cost of single calls (e-mail and
 phone checks, JSON), the plain executemany of the same rows (SQLAlchemy Core and the bare
 driver), then the same run again on a second fresh database under cProfile: the top functions
@@ -179,13 +179,13 @@ def _time_commits() -> None:
 
 
 def write(parsed: list[Any], group: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Write ``group`` batches a transaction through the group-commit writer's own transaction
-    code (as under ``group`` concurrent requests); (ingest, commit) as (wall, CPU) seconds."""
+    """Write ``group`` batches a transaction as the inbox's folder does (one pass of
+    ``service.ingest`` for them all); (ingest, commit) as (wall, CPU) seconds."""
     from sqlalchemy import select
 
     from trato.core.clock import utcnow
     from trato.core.db import new_session
-    from trato.ingest import writer
+    from trato.ingest import service
     from trato.ingest.models import Source
 
     with new_session() as session:
@@ -196,8 +196,14 @@ def write(parsed: list[Any], group: int) -> tuple[tuple[float, float], tuple[flo
     _commits[:] = [0.0, 0.0]
     began = clocks()
     for start in range(0, len(parsed), group):
-        jobs = [writer._Job(source, events, utcnow(), None, None) for events in parsed[start:start + group]]
-        writer.IngestWriter._transaction(jobs)
+        # What the folder does with `group` inbox rows of one source: one pass of the write path.
+        session = new_session()
+        try:
+            service.ingest(session, source=source, events=[e for events in parsed[start:start + group] for e in events],
+                           received_at=utcnow())
+            session.commit()
+        finally:
+            session.close()
     wall, cpu = since(began)
     return (wall - _commits[0], cpu - _commits[1]), (_commits[0], _commits[1])
 
@@ -292,7 +298,7 @@ def main() -> None:
         statements.on = False
         n = args.events
         steps = [("orjson.loads of bodies", decoding), ("service.parse_calls", parsing),
-                 ("writer transaction", in_ingest), ("commit", in_commit)]
+                 ("fold transaction", in_ingest), ("commit", in_commit)]
         total = tuple(sum(step[1][i] for step in steps) for i in range(2))
         print("\n  step                      wall us/event   CPU us/event   CPU share   events/s on one core")
         for label, (wall, cpu) in [*steps, ("all", total)]:
@@ -316,7 +322,7 @@ def main() -> None:
         print(f"\n  plain INSERT of the same {len(rows):,} rows into an empty copy of events (rows/s):")
         for key, label in bench.BASELINES.items():
             print(f"  {rates[key]:>10,.0f}  {label}")
-        print(f"  {n / (in_ingest[0] + in_commit[0]):>10,.0f}  the writer's transactions, {args.group * args.batch_size} "
+        print(f"  {n / (in_ingest[0] + in_commit[0]):>10,.0f}  the fold transactions, {args.group * args.batch_size} "
               "events each (events/s, wall)")
 
         # 2. the same again under cProfile, on the second fresh database

@@ -116,7 +116,26 @@ def _client(app):  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     with TestClient(app, raise_server_exceptions=False) as client:
+        client.event_hooks = {"request": [_fold_before_reading], "response": [_fold_after_tracking]}
         yield client
+
+
+# The tracking API answers once calls are in the ingest inbox and folds them a moment later.
+# Tests read right after sending, so the test client folds the inbox first: after each tracking
+# call it sends, and before any other request (calls may have come from a real SDK on a port).
+# Tests of the inbox itself use a client without these hooks (tests/ingest/test_inbox.py).
+def _fold_before_reading(request) -> None:  # type: ignore[no-untyped-def]
+    if not request.url.path.startswith("/v1/"):
+        from trato.ingest import service
+
+        service.drain()
+
+
+def _fold_after_tracking(response) -> None:  # type: ignore[no-untyped-def]
+    if response.request.url.path.startswith("/v1/"):
+        from trato.ingest import service
+
+        service.drain()
 
 
 @pytest.fixture

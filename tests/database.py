@@ -14,8 +14,10 @@ def empty_database() -> None:
     from trato.console import service as console_service
     from trato.console.throttle import sign_in_failures
     from trato.core.db import get_engine
+    from trato.ingest import inbox
     from trato.ingest import service as ingest_service
 
+    inbox.forget_everything()  # first: on PostgreSQL its rows refer to sources
     names = [t.name for t in reversed(tables.metadata.sorted_tables)]
     with get_engine().begin() as conn:
         for name in names:

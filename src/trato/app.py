@@ -12,14 +12,16 @@ from sqlalchemy import text
 from trato import __version__
 from trato.console import api as console_api
 from trato.console import pages as console_pages
-from trato.core.db import get_engine
+from trato.core.db import new_session
 from trato.core.http import JSON, error_response, install_error_handlers
 from trato.core.logging import configure_logging
 from trato.core.settings import get_settings
 from trato.customers import api as customers_api
 from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
-from trato.ingest.cors import TrackingCORS
+from trato.ingest import inbox
+from trato.ingest.edge import TrackingEdge
+from trato.ingest.folder import folder
 from trato.ingest.writer import writer
 from trato.policy import api as policy_api
 from trato.policy import pages as policy_pages
@@ -29,6 +31,9 @@ from trato.policy import preference_center
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     writer.start()
+    if get_settings().ingest_folder:
+        writer.after_commit = folder.wake
+        folder.start()
     consumer = None
     if os.environ.get("TRATO_IN_PROCESS_WORKER") == "1":
         from trato.core.queue import start_embedded_worker
@@ -39,10 +44,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if consumer is not None:
             consumer.stop(graceful=True)
+        await writer.aclose()
         writer.stop()
+        folder.stop()
 
 
-def create_app() -> FastAPI:
+def create_server() -> TrackingEdge:
+    """What ``trato serve`` runs: tracking calls answered before the app's middleware (FastAPI's
+    telemetry check, error middleware) is entered; everything else, lifespan included, by the app."""
+    return TrackingEdge(create_app(tracking_edge=False))
+
+
+def create_app(*, tracking_edge: bool = True) -> FastAPI:
     settings = get_settings()
     settings.resolved_secret_key()
     configure_logging(settings.log_level)
@@ -56,7 +69,8 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(TrackingCORS)
+    if tracking_edge:
+        app.add_middleware(TrackingEdge)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -64,15 +78,18 @@ def create_app() -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSON:
+        """Ready when the database answers; details say how far the ingest folder lags."""
         try:
-            with get_engine().connect() as connection:
-                connection.execute(text("SELECT 1"))
+            with new_session(readonly=True) as session:
+                session.execute(text("SELECT 1"))
+            lag = inbox.status().as_dict()
         except Exception:
             return error_response(503, "database_unreachable", "the database does not answer")
-        return JSON({"status": "ready"})
+        return JSON({"status": "ready", "details": {"ingest": lag}})
 
     app.include_router(ingest_api.router)
     app.include_router(ingest_api.admin_router)
+    app.include_router(ingest_api.status_router)
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
     app.include_router(policy_api.router)

@@ -138,15 +138,48 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="do not run queued work in this process")] = False,
+    no_folder: Annotated[bool, typer.Option(
+        "--no-folder", help="only accept tracking calls; `trato fold` elsewhere folds them into the customer memory",
+    )] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="server processes sharing the port")] = 1,
 ) -> None:
-    """Serve the API, the tracking endpoints and the console."""
+    """Serve the API, the tracking endpoints and the console; a folder process moves tracked calls
+    into the customer memory."""
+    import subprocess
+
     import uvicorn
 
-    settings = _settings()
     os.environ["TRATO_IN_PROCESS_WORKER"] = "0" if no_worker else "1"
+    os.environ["TRATO_INGEST_FOLDER"] = "false"  # not the app's own folder thread: the process below folds
+    from trato.core.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = _settings()
+    folder = None
+    if not no_folder:
+        folder = subprocess.Popen([sys.executable, "-m", "trato", "fold", "--nice", "10", "--parent", str(os.getpid())])
     console.print(f"trato on [bold]http://{host}:{port}/[/bold] ({'SQLite' if settings.is_sqlite else 'PostgreSQL'})")
-    uvicorn.run("trato.app:create_app", factory=True, host=host, port=port, log_level="warning",
-                http="httptools", loop="uvloop", access_log=False)
+    try:
+        uvicorn.run("trato.app:create_server", factory=True, host=host, port=port, log_level="warning",
+                    http="httptools", loop="uvloop", access_log=False, workers=workers)
+    finally:
+        if folder is not None:
+            folder.terminate()  # it finishes the fold in progress
+            folder.wait(60)
+
+
+@app.command()
+def fold(
+    nice: Annotated[int, typer.Option(min=0, max=19, help="lower this process's CPU priority by this much")] = 0,
+    parent: Annotated[int | None, typer.Option(hidden=True, help="stop when this process is gone")] = None,
+) -> None:
+    """Fold tracked calls from the ingest inbox into the customer memory until stopped (several may run)."""
+    _settings()
+    from trato.ingest.folder import run_forever
+
+    if nice:
+        os.nice(nice)
+    run_forever(parent=parent)
 
 
 @app.command()

@@ -47,7 +47,10 @@ def test_cli_stops_on_bad_configuration_naming_the_setting(monkeypatch):
 
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["details"]["ingest"] == {"backlog_requests": 0, "backlog_events": 0, "oldest_received_at": None,
+                                          "oldest_age_seconds": 0.0, "failed_requests": 0}
 
 
 def test_unknown_route_and_method_get_the_error_shape(client):

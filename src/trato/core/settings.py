@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     exclusive_identity_kinds: list[str] = ["user_id"]
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 500 * 1024
+    # The tracking API answers once a call is in the inbox; a folder thread in each `trato serve`
+    # moves the inbox into the customer memory, this many events a transaction at most.
+    ingest_folder: bool = True
+    ingest_fold_events: int = Field(default=2000, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod

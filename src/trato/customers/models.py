@@ -94,7 +94,8 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
-    origin_customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    # Not indexed: unmerge reads it among one customer's events (ix_events_customer_time).
+    origin_customer_id: Mapped[str] = mapped_column(String(40))
     source_id: Mapped[str] = mapped_column(String(40))
     message_id: Mapped[str] = mapped_column(String(128))
     # identify, track, page, screen, group, alias, purchase, message_sent, message_received,

@@ -78,9 +78,10 @@ class Resolver:
 
     def prefetch(self, identities: list[Key]) -> None:
         """Load the owners of these identities (and those owners' exclusive ids) in few queries."""
-        missing = [k for k in set(identities) if k not in self.owner]
-        if not missing:
+        owner = self.owner
+        if all(k in owner for k in identities):  # every event asks again after the batch's prefetch
             return
+        missing = [k for k in set(identities) if k not in owner]
         by_kind: dict[str, list[str]] = {}
         for kind, value in missing:
             by_kind.setdefault(kind, []).append(value)

@@ -122,6 +122,8 @@ def timestamp(dialect: str, value: datetime | None) -> Any:
     """A UTC datetime as the driver stores it (SQLite: the text SQLAlchemy writes)."""
     if value is None or dialect != "sqlite":
         return value
+    if value.tzinfo is UTC:  # nearly always: one call instead of three (this runs for every row)
+        return value.isoformat(sep=" ", timespec="microseconds")[:-6]
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 

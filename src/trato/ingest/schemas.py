@@ -1,4 +1,4 @@
-"""What the sources API reads and writes."""
+"""What the sources API and the ingest status read and write."""
 
 from __future__ import annotations
 
@@ -35,3 +35,13 @@ class SourceOut(BaseModel):
 class SourceCreated(BaseModel):
     source: SourceOut
     write_key: str = Field(description="shown once; store it in the sending system")
+
+
+class InboxStatusOut(BaseModel):
+    """The fold's lag: tracking calls accepted (answered 200) and not yet in the customer memory."""
+
+    backlog_requests: int
+    backlog_events: int
+    oldest_received_at: str | None
+    oldest_age_seconds: float
+    failed_requests: int = Field(description="requests that could not be folded; kept aside with their error")

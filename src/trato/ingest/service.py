@@ -29,7 +29,7 @@ from trato.core.settings import get_settings
 from trato.customers import computed, writes
 from trato.customers import service as customers
 from trato.ingest import segment
-from trato.ingest.errors import InvalidWriteKey, SourceExists
+from trato.ingest.errors import InvalidEvent, InvalidWriteKey, SourceExists
 from trato.ingest.models import Source
 
 
@@ -131,6 +131,28 @@ def parse_calls(
         except TratoError as exc:
             rejected.append(segment.rejection(index, call, exc))
     return good, rejected
+
+
+def parse_request(
+    body: dict[str, Any], *, call_type: str | None, received_at: datetime
+) -> tuple[list[Any], list[tuple[int, segment.ParsedEvent]], list[dict[str, Any]]]:
+    """A tracking request's body (one call, or ``call_type`` None: a batch) to (calls, good, rejected).
+
+    The tracking API checks requests with it before they enter the inbox, and the folder reads
+    them back with it, so both see the same events.
+    """
+    if call_type is not None:
+        calls = [body]
+        good, rejected = parse_calls(calls, call_type=call_type, received_at=received_at)
+        return calls, good, rejected
+    calls = body.get("batch")
+    if not isinstance(calls, list):
+        raise InvalidEvent("a batch needs a 'batch' list of calls", details={"field": "batch"})
+    context = body.get("context") if isinstance(body.get("context"), dict) else None
+    good, rejected = parse_calls(
+        calls, call_type=None, received_at=received_at, sent_at=body.get("sentAt"), batch_context=context
+    )
+    return calls, good, rejected
 
 
 def ingest(
@@ -254,3 +276,14 @@ def _fold_into_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
     computed.apply_event_totals(session, totals.values())
     computed.add_rollups(session, dict(counts))
     computed.add_revenue(session, dict(revenue))
+
+
+def drain(*, timeout: float = 120.0) -> int:
+    """Fold every tracking call accepted until now into the customer memory; events folded.
+
+    The tracking API answers once calls are in the inbox; the folder thread folds them shortly
+    after. Reads that must see what was just sent (tests, scripts) call this first.
+    """
+    from trato.ingest import inbox  # inbox folds through this module
+
+    return inbox.drain(timeout=timeout)
