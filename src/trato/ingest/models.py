@@ -29,7 +29,7 @@ class Source(Base):
 
 # The inbox is not in Base's metadata: on SQLite it lives in a database file of its own beside the
 # main one (trato.inbox.db), so that accepting calls never waits for the folder's write lock;
-# on PostgreSQL it is a table of the main database (migration 0006), where row locks suffice.
+# on PostgreSQL it is a table of the main database (migration 0004), where row locks suffice.
 inbox_metadata = MetaData(naming_convention=NAMING)
 
 # Tracking calls accepted by the API and not yet folded into the customer memory: one row per

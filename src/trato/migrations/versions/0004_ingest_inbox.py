@@ -1,8 +1,8 @@
 """Ingest inbox (PostgreSQL): the tracking API answers once calls are stored here; a folder resolves them
 later. Events lose an index no query needs.
 
-Revision ID: 0006
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-27 23:40:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from trato.core.db import BigIntPK, UTCDateTime
 
-revision = '0006'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
