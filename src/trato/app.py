@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from trato import __version__
+from trato.archive import api as archive_api
 from trato.console import api as console_api
 from trato.console import pages as console_pages
 from trato.core.db import get_engine
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(ingest_api.admin_router)
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
+    app.include_router(archive_api.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
     return app
