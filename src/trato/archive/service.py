@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from trato.archive import chain
 from trato.archive.chain import VerifyReport
@@ -102,21 +103,27 @@ def _stored_form(
     return STORAGE_PARTS, zlib.compress(encoded), None
 
 
-def _lock_head(session: Session) -> tuple[int, str]:
+# Built once: record() runs for every message sent, and building statements costs more than running them.
+_HEAD = ArchiveChainHead.__table__
+_ENTRIES = ArchivedMessage.__table__
+_READ_HEAD = select(_HEAD.c.sequence, _HEAD.c.entry_hash).where(_HEAD.c.id == chain.HEAD_ID).with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == chain.HEAD_ID)
+_LAST_ENTRY = select(_ENTRIES.c.sequence, _ENTRIES.c.entry_hash).order_by(_ENTRIES.c.sequence.desc()).limit(1)
+_BY_MESSAGE_ID = select(_ENTRIES.c.id, _ENTRIES.c.content_sha256, _ENTRIES.c.customer_id).where(
+    _ENTRIES.c.message_id == bindparam("message_id"))
+_INSERT = _ENTRIES.insert()
+
+
+def _lock_head(session: Session, conn: Connection) -> tuple[int, str]:
     """The chain head (sequence, hash), locked until the caller's transaction ends."""
-    head = ArchiveChainHead.__table__
-    query = select(head.c.sequence, head.c.entry_hash).where(head.c.id == chain.HEAD_ID).with_for_update()
-    found = session.execute(query).one_or_none()
+    found = conn.execute(_READ_HEAD).one_or_none()
     if found is None:
         # First entry ever (or a head row lost): start from the newest entry there is, if any.
-        last = session.execute(
-            select(ArchivedMessage.sequence, ArchivedMessage.entry_hash).order_by(ArchivedMessage.sequence.desc())
-            .limit(1)
-        ).one_or_none()
+        last = conn.execute(_LAST_ENTRY).one_or_none()
         sequence, entry_hash = (last.sequence, last.entry_hash) if last else (0, chain.GENESIS)
-        session.execute(insert_for(session)(head).values(id=chain.HEAD_ID, sequence=sequence, entry_hash=entry_hash)
-                        .on_conflict_do_nothing(index_elements=["id"]))
-        found = session.execute(query).one()
+        conn.execute(insert_for(session)(_HEAD).values(id=chain.HEAD_ID, sequence=sequence, entry_hash=entry_hash)
+                     .on_conflict_do_nothing(index_elements=["id"]))
+        found = conn.execute(_READ_HEAD).one()
     return found.sequence, found.entry_hash
 
 
@@ -146,15 +153,17 @@ def record(
     _check_parts(parts)
     encoded = chain.encode_parts(parts)
     content_sha256 = chain.sha256(encoded)
+    # Core statements on the session's connection: the ORM's per-statement overhead is not needed here.
+    conn = session.connection()
     if message_id is not None:
-        existing = session.scalar(select(ArchivedMessage).where(ArchivedMessage.message_id == message_id))
+        existing = conn.execute(_BY_MESSAGE_ID, {"message_id": message_id}).one_or_none()
         if existing is not None:
             if existing.content_sha256 != content_sha256 or existing.customer_id != customer_id:
                 raise MessageAlreadyArchived(
                     f"message {message_id} is archived already with other content or for another customer",
                     details={"entry_id": existing.id},
                 )
-            return existing
+            return get_entry(session, existing.id)
     storage, stored, context_sha256 = _stored_form(
         session, channel=channel, version_id=version_id, language=language, render_context=render_context,
         encoded=encoded, content_sha256=content_sha256,
@@ -168,18 +177,19 @@ def record(
         "message_id": message_id, "is_test": bool(is_test), "storage": storage, "content": stored,
         "content_sha256": content_sha256, "context_sha256": context_sha256, "decision": decision_text,
         "decision_sha256": chain.sha256(decision_text.encode()) if decision_text is not None else None,
-        "sent_at": as_utc(sent_at) if sent_at is not None else None, "status": "archived",
+        "sent_at": as_utc(sent_at) if sent_at is not None else None, "status": "archived", "status_at": None,
+        "erased_at": None,
     }
     # Everything above ran before the lock: the serialised part is short.
-    sequence, prev_hash = _lock_head(session)
+    sequence, prev_hash = _lock_head(session, conn)
     values.update(sequence=sequence + 1, prev_hash=prev_hash, created_at=utcnow())
     values["entry_hash"] = chain.entry_hash(values)
+    conn.execute(_INSERT, values)
+    conn.execute(_MOVE_HEAD, {"sequence": values["sequence"], "entry_hash": values["entry_hash"]})
+    # Inserted above without the unit of work's overhead; the caller still gets the mapped entry.
     entry = ArchivedMessage(**values)
+    make_transient_to_detached(entry)
     session.add(entry)
-    head = ArchiveChainHead.__table__
-    session.execute(update(head).where(head.c.id == chain.HEAD_ID)
-                    .values(sequence=values["sequence"], entry_hash=values["entry_hash"]))
-    session.flush()
     return entry
 
 
