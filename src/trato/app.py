@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from trato import __version__
 from trato.archive import api as archive_api
+from trato.archive import pages as archive_pages
 from trato.console import api as console_api
 from trato.console import pages as console_pages
 from trato.core.db import get_engine
@@ -76,4 +77,6 @@ def create_app() -> FastAPI:
     app.include_router(archive_api.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
+    app.include_router(archive_pages.router)
+    app.include_router(archive_pages.content_router)
     return app

@@ -3,11 +3,14 @@ helpers that archive messages as delivery will."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+from tests.console.conftest import sign_in_with_token, signed_in  # noqa: F401
 
 ANA = {"customer_id": "cus_ANA", "email": "ana.garcia@example.com", "phone": "+34612345678"}
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -66,3 +69,30 @@ def archive_one(session: Any, *, customer_id: str = ANA["customer_id"], channel:
                                         "reasons": [{"code": "consent", "basis": "contract"}]}),
         sent_at=extra.pop("sent_at", datetime(2026, 11, 2, 9, 30, tzinfo=UTC)), **extra,
     )
+
+
+FRAMED_EMAIL = re.compile(r"/archive/arc_[0-9A-Z]+/view$")
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A browser tab failing the test on any script error or policy violation, except those of an
+    archived e-mail inside its iframe: blocking its scripts and remote images is the point."""
+    context = browser.new_context(base_url=live_server, locale="es-ES", viewport={"width": 1360, "height": 1000},
+                                  accept_downloads=True)
+    tab = context.new_page()
+    problems: list[str] = []
+    blocked_in_email: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type != "error" or message.text.startswith("Failed to load resource"):
+            return
+        framed = FRAMED_EMAIL.search(message.location.get("url", ""))
+        (blocked_in_email if framed else problems).append(message.text)
+
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", on_console)
+    tab.blocked_in_email = blocked_in_email  # type: ignore[attr-defined]
+    yield tab
+    context.close()
+    assert not problems, problems

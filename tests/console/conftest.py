@@ -76,17 +76,7 @@ def signed_in(client, admin_token):  # type: ignore[no-untyped-def]
     return client
 
 
-# -- the browser -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+# -- the browser (the shared chromium is the `browser` fixture of tests/conftest.py) -------------
 
 
 @pytest.fixture
