@@ -96,3 +96,16 @@ def test_erased_and_tampered_entries_say_so(signed_in, sent):
     erased = signed_in.get(f"/archive/{sent['email'].id}").text
     assert "se borró a petición del cliente" in erased and ANA["email"] not in erased
     assert signed_in.get("/archive/arc_nope").status_code == 404
+
+
+@pytest.mark.parametrize("params", [
+    {"customer": "cus_\x00"}, {"communication": "\x00"}, {"before": "²"}, {"before": "99999999999999999999"},
+    {"channel": "fax"}, {"until": "2026-13-45"},
+])
+def test_odd_search_input_never_fails(signed_in, params):
+    assert signed_in.get("/archive", params=params).status_code == 200
+
+
+def test_an_odd_entry_id_is_a_404_page(signed_in, database_url):
+    assert signed_in.get("/archive/arc_%00").status_code == 404
+    assert signed_in.get("/archive/arc_%00/download").status_code == 404

@@ -95,7 +95,7 @@ def search_page(
             "channel": channel if channel in CHANNELS else "", "since": since[:10], "until": until[:10]}
     first, last = _day(form["since"]), _day(form["until"])
     bad_dates = bool((form["since"] and first is None) or (form["until"] and last is None))
-    cursor = int(before) if before.isdigit() and 0 < int(before) < 2**63 else None
+    cursor = int(before) if before.isascii() and before.isdigit() and 0 < int(before) < 2**63 else None
     entries = [] if bad_dates else service.search(
         session, customer_id=form["customer"] or None, communication_id=form["communication"] or None,
         channel=form["channel"] or None, since=_start_of(first) if first else None,

@@ -200,7 +200,8 @@ def verify(session: Session) -> VerifyReport:
 
 def get_entry(session: Session, entry_id: str) -> ArchivedMessage:
     """One archived message (without loading its content); EntryNotFound when there is none."""
-    entry = session.get(ArchivedMessage, entry_id)
+    # NUL cannot be stored in a text column (PostgreSQL refuses even to compare it): no entry has it.
+    entry = session.get(ArchivedMessage, entry_id) if "\x00" not in entry_id else None
     if entry is None:
         raise EntryNotFound(f"no archived message has the id {entry_id!r}")
     return entry
@@ -316,6 +317,8 @@ def search(
     limit: int = 50,
 ) -> list[ArchivedMessage]:
     """Archived messages, newest first; ``before`` is the sequence of the last one of the previous page."""
+    if any("\x00" in value for value in (customer_id or "", communication_id or "", channel or "")):
+        return []  # nothing stored holds NUL, and PostgreSQL refuses to compare it
     query = select(ArchivedMessage).order_by(ArchivedMessage.sequence.desc()).limit(limit)
     if customer_id:
         query = query.where(ArchivedMessage.customer_id == customer_id)
