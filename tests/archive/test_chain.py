@@ -174,6 +174,33 @@ def test_concurrent_writers_never_fork_the_chain(database_url):
     assert sequences == list(range(1, writers * each + 1))
 
 
+def test_the_same_message_from_two_workers_at_once_is_archived_once(database_url):
+    """A redelivered task racing the first one: both get the same entry, the chain holds one."""
+    from trato.core.db import unit_of_work
+
+    start = threading.Barrier(2)
+    ids: list[str] = []
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            start.wait()
+            with unit_of_work() as s:
+                ids.append(archive_one(s, message_id="msg_twice").id)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert len(ids) == 2 and ids[0] == ids[1]
+    report = _verify()
+    assert report.ok and report.checked == 1
+
+
 def test_a_second_writer_waits_for_the_first_to_commit(database_url):
     from trato.core.db import new_session
 

@@ -153,17 +153,6 @@ def record(
     _check_parts(parts)
     encoded = chain.encode_parts(parts)
     content_sha256 = chain.sha256(encoded)
-    # Core statements on the session's connection: the ORM's per-statement overhead is not needed here.
-    conn = session.connection()
-    if message_id is not None:
-        existing = conn.execute(_BY_MESSAGE_ID, {"message_id": message_id}).one_or_none()
-        if existing is not None:
-            if existing.content_sha256 != content_sha256 or existing.customer_id != customer_id:
-                raise MessageAlreadyArchived(
-                    f"message {message_id} is archived already with other content or for another customer",
-                    details={"entry_id": existing.id},
-                )
-            return get_entry(session, existing.id)
     storage, stored, context_sha256 = _stored_form(
         session, channel=channel, version_id=version_id, language=language, render_context=render_context,
         encoded=encoded, content_sha256=content_sha256,
@@ -180,8 +169,20 @@ def record(
         "sent_at": as_utc(sent_at) if sent_at is not None else None, "status": "archived", "status_at": None,
         "erased_at": None,
     }
-    # Everything above ran before the lock: the serialised part is short.
+    # Everything above ran before the lock, so the serialised part is short. Core statements on
+    # the session's connection: the ORM's per-statement overhead is not needed here.
+    conn = session.connection()
     sequence, prev_hash = _lock_head(session, conn)
+    if message_id is not None:
+        # Checked under the lock: a message archived by a concurrent writer is seen here.
+        existing = conn.execute(_BY_MESSAGE_ID, {"message_id": message_id}).one_or_none()
+        if existing is not None:
+            if existing.content_sha256 != content_sha256 or existing.customer_id != customer_id:
+                raise MessageAlreadyArchived(
+                    f"message {message_id} is archived already with other content or for another customer",
+                    details={"entry_id": existing.id},
+                )
+            return get_entry(session, existing.id)
     values.update(sequence=sequence + 1, prev_hash=prev_hash, created_at=utcnow())
     values["entry_hash"] = chain.entry_hash(values)
     conn.execute(_INSERT, values)
