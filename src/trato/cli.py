@@ -204,7 +204,10 @@ def _import_summary(outcome, report: Path | None) -> None:  # type: ignore[no-un
 
 
 @archive_app.command("verify")
-def archive_verify() -> None:
+def archive_verify(
+    reproduce: Annotated[bool, typer.Option(
+        "--reproduce", help="also re-render messages kept as their render context and compare the hashes")] = False,
+) -> None:
     """Check the archive's hash chain; exit status 1 and the first broken link when it is broken."""
     _settings()
     from rich.markup import escape
@@ -213,7 +216,7 @@ def archive_verify() -> None:
     from trato.core.db import new_session
 
     with console.status("verifying the archive's hash chain…"), new_session(readonly=True) as session:
-        report = service.verify(session)
+        report = service.verify(session, reproduce=reproduce)
     console.print(f"checked {report.checked:,} entries ({report.erased:,} erased at a customer's request); "
                   f"chain head at {report.head_sequence:,}")
     if report.ok:

@@ -32,6 +32,10 @@ def render(*, version_id: str, channel: str, language: str, context: dict[str, A
 
 def reproduce(session: Any, *, version_id: str, channel: str, language: str,
               context: dict[str, Any]) -> dict[str, str | bytes]:
+    from sqlalchemy import text
+
+    # The content domain reads the version on the same session, even while verify streams rows.
+    assert session.execute(text("SELECT 1")).scalar() == 1
     return render(version_id=version_id, channel=channel, language=language, context=context)
 
 

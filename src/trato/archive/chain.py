@@ -162,13 +162,27 @@ def _content_problem(row: Mapping[str, Any], erased_customers: set[str]) -> tupl
     return None
 
 
-def verify(session: Session, *, batch: int = 2000) -> VerifyReport:
+def _reproduction_problem(session: Session, row: Mapping[str, Any], reproducer: Any) -> tuple[str, str] | None:
+    if row["erased_at"] is not None or row["storage"] != STORAGE_CONTEXT:
+        return None
+    try:
+        parts = reproducer(session, version_id=row["version_id"], channel=row["channel"], language=row["language"],
+                           context=orjson.loads(zlib.decompress(row["content"])))
+        same = sha256(encode_parts(parts)) == row["content_sha256"]
+    except Exception as exc:  # any failure to reproduce is what this check is looking for
+        return "reproduction_failed", f"the content cannot be reproduced from its context: {type(exc).__name__}"
+    return None if same else ("reproduction_differs", "reproducing the content gives other bytes than were sent")
+
+
+def verify(session: Session, *, batch: int = 2000, reproducer: Any = None) -> VerifyReport:
     """Walk the chain in sequence order (streamed: memory does not grow) up to the first broken link.
 
     Checks, for every entry: no sequence number is missing, the link to the previous entry,
     the entry's own hash, and that its stored recipient, decision and content still match their
     hashes (erased entries must belong to a customer whose erasure is in the audit trail).
     Finally, the chain head must name the last entry, so that deleting the newest ones shows.
+    With a ``reproducer``, entries kept as their render context are also reproduced and the
+    result compared with the archived SHA-256 (slower: every such message is rendered again).
     """
     report = VerifyReport()
     erased_customers = set(session.scalars(
@@ -194,6 +208,8 @@ def verify(session: Session, *, batch: int = 2000) -> VerifyReport:
             report.problem = Problem("entry_changed", "a field of this entry was changed", sequence, row["id"])
             break
         found = _content_problem(row, erased_customers)
+        if found is None and reproducer is not None:
+            found = _reproduction_problem(session, row, reproducer)
         if found is not None:
             report.problem = Problem(found[0], found[1], sequence, row["id"])
             break

@@ -194,9 +194,15 @@ def record(
     return entry
 
 
-def verify(session: Session) -> VerifyReport:
-    """Check the whole chain in sequence order and report the first broken link (see chain.verify)."""
-    return chain.verify(session)
+def verify(session: Session, *, reproduce: bool = False) -> VerifyReport:
+    """Check the whole chain in sequence order and report the first broken link (see chain.verify).
+
+    ``reproduce`` also re-renders every entry kept as its render context with the registered
+    reproducer and compares it with the archived hash (ReproducerMissing when there is none).
+    """
+    if reproduce and _reproducer is None:
+        raise ReproducerMissing("no reproducer is registered: the content domain registers one at start-up")
+    return chain.verify(session, reproducer=_reproducer if reproduce else None)
 
 
 def get_entry(session: Session, entry_id: str) -> ArchivedMessage:
