@@ -271,10 +271,33 @@ def test_erasure_leaves_a_verifiable_chain_and_no_contact_data(session, reproduc
         with pytest.raises(ContentErased):
             service.content_of(session, entry.id)
     assert service.content_of(session, bruno.id)["subject"] == "Hola Bruno (ver_1)"
-    assert session.query(AuditEntry).filter_by(action="archive.erase_customer").one().details == {"entries": 3}
+    assert session.query(AuditEntry).filter_by(action="archive.erase_customer").one().details == {
+        "entries": 3, "requested_for": ANA["customer_id"]}
     # A state reported after the erasure keeps no details either.
     service.record_status(session, message_id="s1", status="delivered", at=datetime(2026, 11, 3, tzinfo=UTC),
                           details={"to": ANA["phone"]})
     session.commit()
     assert ANA["phone"] not in _archive_text()
     assert service.erase_customer(session, customer_id=ANA["customer_id"], actor="user:dpo") == 0
+
+
+def test_erasure_reaches_the_profiles_merged_into_the_customer(session):
+    from trato.archive import service
+    from trato.customers import service as customers
+
+    survivor = customers.create_customer(session, traits={"first_name": "Ana"},
+                                         identities=[("email", ANA["email"])], actor="test")
+    merged = customers.create_customer(session, traits={"first_name": "Ana"},
+                                       identities=[("phone", ANA["phone"])], actor="test")
+    older = archive_one(session, customer_id=merged.id, channel="sms", recipient=ANA["phone"])
+    customers.merge(session, survivor_id=survivor.id, merged_id=merged.id, actor="test")
+    newer = archive_one(session, customer_id=survivor.id)
+    session.commit()
+    assert [e.id for e in service.messages_of(session, customer_id=survivor.id)] == [newer.id, older.id]
+
+    assert service.erase_customer(session, customer_id=survivor.id, actor="user:dpo") == 2
+    session.commit()
+    assert ANA["phone"] not in _archive_text() and ANA["email"] not in _archive_text()
+    assert {service.get_entry(session, e.id).erased_at is not None for e in (older, newer)} == {True}
+    report = _verify()
+    assert report.ok and report.erased == 2

@@ -32,6 +32,7 @@ from trato.core.channels import CHANNELS
 from trato.core.clock import as_utc, utcnow
 from trato.core.db import insert_for
 from trato.core.ids import new_id
+from trato.customers import service as customers_service
 
 __all__ = [
     "STATUSES", "VerifyReport", "content_of", "erase_customer", "get_entry", "last_sent_and_volume",
@@ -245,27 +246,43 @@ def content_of(session: Session, entry_id: str) -> dict[str, str | bytes]:
     return chain.decode_parts(encoded)
 
 
+def _profiles_of(session: Session, customer_id: str) -> list[str]:
+    """A customer's id and those of every profile merged into it (messages may name either)."""
+    found, pending = [customer_id], [customer_id]
+    while pending:
+        current = pending.pop()
+        for merge in customers_service.merge_log(session, customer_id=current):
+            if merge.status == "merged" and merge.survivor_id == current and merge.merged_id not in found:
+                found.append(merge.merged_id)
+                pending.append(merge.merged_id)
+    return found
+
+
 def erase_customer(session: Session, *, customer_id: str, actor: str) -> int:
     """Replace a customer's personal content by a tombstone; returns how many entries were erased.
 
-    Recipient, its salt, stored content and policy decision go (and the details of delivery
-    states); their hashes stay, so the chain still verifies. The erasure is in the audit trail,
-    which ``verify`` requires of every erased entry.
+    Covers the profiles merged into the customer too. Recipient, its salt, stored content and
+    policy decision go (and the details of delivery states); their hashes stay, so the chain
+    still verifies. Each profile's erasure is in the audit trail, which ``verify`` requires of
+    every erased entry.
     """
     now = utcnow()
-    erased = session.execute(
-        update(ArchivedMessage)
-        .where(ArchivedMessage.customer_id == customer_id, ArchivedMessage.erased_at.is_(None))
-        .values(recipient=None, recipient_salt=None, content=None, decision=None, erased_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    entries = select(ArchivedMessage.id).where(ArchivedMessage.customer_id == customer_id).scalar_subquery()
-    session.execute(update(ArchiveStatus).where(ArchiveStatus.entry_id.in_(entries)).values(details=None)
-                    .execution_options(synchronize_session=False))
-    audit.record(session, actor=actor, action=chain.ERASE_ACTION, object_type="customer", object_id=customer_id,
-                 entries=erased)
+    total = 0
+    for profile_id in _profiles_of(session, customer_id):
+        erased = session.execute(
+            update(ArchivedMessage)
+            .where(ArchivedMessage.customer_id == profile_id, ArchivedMessage.erased_at.is_(None))
+            .values(recipient=None, recipient_salt=None, content=None, decision=None, erased_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        entries = select(ArchivedMessage.id).where(ArchivedMessage.customer_id == profile_id).scalar_subquery()
+        session.execute(update(ArchiveStatus).where(ArchiveStatus.entry_id.in_(entries)).values(details=None)
+                        .execution_options(synchronize_session=False))
+        audit.record(session, actor=actor, action=chain.ERASE_ACTION, object_type="customer", object_id=profile_id,
+                     entries=erased, requested_for=customer_id)
+        total += erased
     session.expire_all()
-    return erased
+    return total
 
 
 def record_status(
@@ -323,12 +340,15 @@ def search(
     before: int | None = None,
     limit: int = 50,
 ) -> list[ArchivedMessage]:
-    """Archived messages, newest first; ``before`` is the sequence of the last one of the previous page."""
+    """Archived messages, newest first; ``before`` is the sequence of the last one of the previous page.
+
+    A customer's messages include those sent to profiles that were later merged into it.
+    """
     if any("\x00" in value for value in (customer_id or "", communication_id or "", channel or "")):
         return []  # nothing stored holds NUL, and PostgreSQL refuses to compare it
     query = select(ArchivedMessage).order_by(ArchivedMessage.sequence.desc()).limit(limit)
     if customer_id:
-        query = query.where(ArchivedMessage.customer_id == customer_id)
+        query = query.where(ArchivedMessage.customer_id.in_(_profiles_of(session, customer_id)))
     if communication_id:
         query = query.where(ArchivedMessage.communication_id == communication_id)
     if channel:
