@@ -198,6 +198,7 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     thread.join(timeout=10)
 
 
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

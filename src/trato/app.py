@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from trato import __version__
+from trato.archive import api as archive_api
+from trato.archive import pages as archive_pages
 from trato.console import api as console_api
 from trato.console import pages as console_pages
 from trato.core.db import new_session
@@ -94,8 +96,11 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(console_api.router)
     app.include_router(policy_api.router)
     app.include_router(policy_api.privacy_router)
+    app.include_router(archive_api.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
     app.include_router(policy_pages.router)
+    app.include_router(archive_pages.router)
+    app.include_router(archive_pages.content_router)
     return app

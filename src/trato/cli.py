@@ -18,10 +18,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sources_app = typer.Typer(help="Systems that send events (write keys).", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk import from CSV or JSON Lines files.", no_args_is_help=True)
+archive_app = typer.Typer(help="The archive of every message sent.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(import_app, name="import")
+app.add_typer(archive_app, name="archive")
 # The contact policy's commands (trato privacy export|erase, trato consents import).
 from trato.policy.cli import consents_app, privacy_app  # noqa: E402
 
@@ -237,6 +239,32 @@ def _import_summary(outcome, report: Path | None) -> None:  # type: ignore[no-un
         console.print(f"rejected rows written to {escape(str(report))}")
     if outcome.rejected:
         raise typer.Exit(1)
+
+
+@archive_app.command("verify")
+def archive_verify(
+    reproduce: Annotated[bool, typer.Option(
+        "--reproduce", help="also re-render messages kept as their render context and compare the hashes")] = False,
+) -> None:
+    """Check the archive's hash chain; exit status 1 and the first broken link when it is broken."""
+    _settings()
+    from rich.markup import escape
+
+    from trato.archive import service
+    from trato.core.db import new_session
+
+    with console.status("verifying the archive's hash chain…"), new_session(readonly=True) as session:
+        report = service.verify(session, reproduce=reproduce)
+    console.print(f"checked {report.checked:,} entries ({report.erased:,} erased at a customer's request); "
+                  f"chain head at {report.head_sequence:,}")
+    if report.ok:
+        console.print("[green]the archive is intact[/green]")
+        return
+    problem = report.problem
+    assert problem is not None
+    console.print(f"[red bold]broken[/red bold] at entry {problem.sequence if problem.sequence is not None else '-'}"
+                  f" ({escape(problem.entry_id or 'no entry')}): [red]{problem.code}[/red] {escape(problem.message)}")
+    raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the test fixtures."""
 
+from trato.archive import models as archive_models  # noqa: F401
 from trato.console import models as console_models  # noqa: F401
 from trato.core import audit  # noqa: F401
 from trato.core.db import Base

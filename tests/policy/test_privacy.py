@@ -37,6 +37,12 @@ def _person(make_customer) -> str:  # type: ignore[no-untyped-def]
                                sent_at=NOON)
     with unit_of_work() as s:
         service.handle_inbound_keyword(s, channel="sms", address=PHONE, text="STOP")
+    with unit_of_work() as s:  # what was sent to her is archived, with her name in it
+        from trato.archive import service as archive
+
+        archive.record(s, customer_id=cid, communication_id="com-welcome", version_id="ver-1", channel="email",
+                       language="es", recipient=EMAIL, parts={"subject": f"Hola {FIRST}", "html": f"<p>{FIRST} {LAST}</p>"},
+                       render_context={"first_name": FIRST}, message_id="msg-zq-1", sent_at=NOON)
     return cid
 
 
@@ -77,6 +83,11 @@ def test_after_erasure_no_table_holds_the_person(api, defaults, make_customer):
     after = _everything_stored()
     for secret in (EMAIL, OTHER_EMAIL, PHONE, PHONE.lstrip("+"), FIRST, LAST, "Zaragoza", "zq-77", "203.0.113.5"):
         assert secret not in after, secret
+    # The archive keeps a tombstone whose chain still verifies.
+    with new_session(readonly=True) as s:
+        from trato.archive import service as archive
+
+        assert archive.verify(s).ok
     # Counts stay: the timeline entries are there, without their payloads.
     timeline = api.get(f"/api/v1/customers/{cid}/timeline").json()["items"]
     assert {e["kind"] for e in timeline} >= {"note", "consent"} and all(e["properties"] == {} for e in timeline)

@@ -8,7 +8,6 @@ import bringing the same address back does not lead to contacting them again.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from sqlalchemy import select, update
@@ -76,16 +75,12 @@ def export_customer(session: Session, *, customer_id: str, actor: str) -> dict[s
     return archive
 
 
-def _erase_in_other_domains(session: Session, *, customer_id: str) -> None:
-    """THE single call point for erasure in domains that live on other branches.
+def _erase_in_other_domains(session: Session, *, customer_id: str, actor: str) -> None:
+    """The single call point for erasure in the other domains that hold personal content
+    (the archive today; delivery and conversations add theirs here)."""
+    from trato.archive import service as archive
 
-    The archive domain exposes ``archive.service.erase_customer(session, *, customer_id)``; once
-    it is merged it is called from here (the lead wires further domains, e.g. delivery, here too).
-    """
-    if importlib.util.find_spec("trato.archive") is not None:
-        from trato.archive import service as archive  # type: ignore[import-not-found]
-
-        archive.erase_customer(session, customer_id=customer_id)
+    archive.erase_customer(session, customer_id=customer_id, actor=actor)
 
 
 def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:
@@ -110,7 +105,7 @@ def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[st
         add_suppression(session, kind="customer", value=cid, reason="erased", actor=actor)
     session.execute(update(ConsentChange).where(ConsentChange.customer_id.in_(profile_ids)).values(proof={}))
     session.execute(update(AuditEntry).where(AuditEntry.object_id.in_(profile_ids)).values(details={}))
-    _erase_in_other_domains(session, customer_id=cid)
+    _erase_in_other_domains(session, customer_id=cid, actor=actor)
     summary = {"customer_id": cid, "profiles": len(profile_ids), "addresses_blocked": blocked,
                "identities_removed": len(addresses)}
     audit.record(session, actor=actor, action="privacy.erase", object_type="customer", object_id=cid,
