@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic and the test fixtures."""
 
 from trato.console import models as console_models  # noqa: F401
+from trato.content import models as content_models  # noqa: F401
 from trato.core import audit  # noqa: F401
 from trato.core.db import Base
 from trato.customers import models as customers_models  # noqa: F401

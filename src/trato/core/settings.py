@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     exclusive_identity_kinds: list[str] = ["user_id"]
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 500 * 1024
+    # Bounds of one template render: a template that runs longer or writes more fails clearly.
+    template_timeout_ms: int = Field(default=200, ge=1, le=60_000)
+    template_max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("database_url")
     @classmethod

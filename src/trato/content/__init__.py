@@ -1,0 +1,1 @@
+"""Communications: the inventory, templates per channel, rendering, preview, versions and approval."""
