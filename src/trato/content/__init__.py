@@ -1,1 +1,1 @@
-"""Communications: the inventory, templates per channel, rendering, preview, versions and approval."""
+"""Communications: inventory, per-channel templates, rendering, preview, versions, approval."""
