@@ -43,6 +43,8 @@ class Communication(Base):
     # What the communication must cover: every channel in every language (checked before review).
     channels: Mapped[list[str]] = mapped_column(JSONType, default=list)
     languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # An example of the trigger's data (``{{ data.* }}``): what previews and preflight render with.
+    sample_data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     latest_version_id: Mapped[str | None] = mapped_column(String(40))
     approved_version_id: Mapped[str | None] = mapped_column(String(40))
     created_by: Mapped[str] = mapped_column(String(120))

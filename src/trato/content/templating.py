@@ -459,6 +459,19 @@ def cached_template(
     return template
 
 
+def cached_compiled(
+    key: Hashable, produce: Callable[[], str], *, blocks: Mapping[str, str] | None = None, autoescape: bool = True
+) -> Template:
+    """Like :func:`cached_template`, for a source that is itself costly to make (MJML → HTML):
+    ``produce`` runs only when ``key`` is not compiled yet."""
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    return cached_template(key, produce(), blocks=blocks, autoescape=autoescape)
+
+
 # -- rendering ------------------------------------------------------------------------------------
 
 

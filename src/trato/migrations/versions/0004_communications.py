@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('default_language', sa.String(length=8), nullable=False),
     sa.Column('channels', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('languages', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('sample_data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('latest_version_id', sa.String(length=40), nullable=True),
     sa.Column('approved_version_id', sa.String(length=40), nullable=True),
     sa.Column('created_by', sa.String(length=120), nullable=False),
