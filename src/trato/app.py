@@ -16,6 +16,7 @@ from trato.core.db import get_engine
 from trato.core.http import JSON, error_response, install_error_handlers
 from trato.core.logging import configure_logging
 from trato.core.settings import get_settings
+from trato.content import api as content_api
 from trato.customers import api as customers_api
 from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
@@ -72,6 +73,8 @@ def create_app() -> FastAPI:
     app.include_router(ingest_api.admin_router)
     app.include_router(customers_api.router)
     app.include_router(console_api.router)
+    app.include_router(content_api.router)
+    app.include_router(content_api.blocks_router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
     return app

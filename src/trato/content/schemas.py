@@ -179,6 +179,7 @@ class CommunicationFields(BaseModel):
     default_language: str | None = None
     channels: list[str] | None = None
     languages: list[str] | None = None
+    sample_data: dict[str, Any] | None = Field(default=None, description="an example of the trigger's data")
 
     @field_validator("purpose")
     @classmethod

@@ -38,7 +38,7 @@ from trato.core.settings import get_settings
 
 __all__ = [
     "Rendered", "create_communication", "update_communication", "save_version", "get_communication",
-    "list_communications", "delivery_stats", "list_versions", "get_version", "comments_of", "submit",
+    "list_communications", "inventory", "delivery_stats", "list_versions", "get_version", "comments_of", "submit",
     "approve", "request_changes", "add_comment", "diff_versions", "preflight", "render", "render_for_send",
     "reproduce", "create_block", "update_block", "get_block", "list_blocks", "block_used_by",
 ]
@@ -181,6 +181,36 @@ def delivery_stats(session: Session, *, communication_ids: Iterable[str]) -> dic
         return {}
     stats = getattr(archive, "stats_by_communication", None)
     return stats(session, communication_ids=list(communication_ids)) if stats else {}
+
+
+INVENTORY_COLUMNS = (
+    "key", "name", "purpose", "department", "kind", "status", "channels", "languages", "latest_version",
+    "latest_version_status", "approved_version", "last_sent_at", "volume", "trigger", "regulatory_notes",
+)
+
+
+def inventory(session: Session, communications: list[Communication]) -> list[dict[str, Any]]:
+    """Inventory rows: what is sent, why, on which channels, who owns it, approval and volume."""
+    version_ids = {v for c in communications for v in (c.latest_version_id, c.approved_version_id) if v}
+    versions = {v.id: v for v in session.scalars(select(TemplateVersion).where(TemplateVersion.id.in_(version_ids)))}
+    stats = delivery_stats(session, communication_ids=[c.id for c in communications])
+    rows = []
+    for c in communications:
+        latest, approved = versions.get(c.latest_version_id or ""), versions.get(c.approved_version_id or "")
+        last_sent, volume = stats.get(c.id, (None, 0))
+        rows.append({
+            "id": c.id, "key": c.key, "name": c.name, "purpose": c.purpose, "department": c.department,
+            "kind": c.kind, "trigger": c.trigger, "regulatory_notes": c.regulatory_notes, "status": c.status,
+            "default_language": c.default_language, "channels": list(c.channels or []),
+            "languages": list(c.languages or []),
+            "channels_covered": [ch for ch in (latest.content if latest else {})],
+            "latest_version": latest.number if latest else None, "latest_version_id": c.latest_version_id,
+            "latest_version_status": latest.status if latest else None,
+            "approved_version": approved.number if approved else None, "approved_version_id": c.approved_version_id,
+            "last_sent_at": last_sent, "volume": volume, "created_by": c.created_by, "created_at": c.created_at,
+            "updated_at": c.updated_at,
+        })
+    return rows
 
 
 # -- versions and approval ------------------------------------------------------------------------------
