@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from trato.content import channel_parts
 from trato.content import email as email_kit
 from trato.content import rendering, sms
 from trato.content.errors import TemplateError
@@ -93,8 +94,6 @@ def _channel_checks(communication: Communication, channel: str, language: str, v
             found.append(Finding("sms.no_opt_out", "warning",
                                  f"{language}: a marketing SMS should say how to stop (e.g. 'BAJA al 217xx')", where))
     else:
-        from trato.content import channel_parts
-
         found.extend(channel_parts.checks(channel, language, variant, parts, marketing=marketing))
     if channel != "email":
         for text in parts.values():

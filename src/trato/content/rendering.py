@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trato.content import channel_parts
 from trato.content import email as email_kit
 from trato.content import templating
 from trato.content.errors import ChannelNotCovered
@@ -199,13 +200,13 @@ def render_parts(session: Session, *, version: TemplateVersion, channel: str, la
     if channel == "email":
         return _email(version, language, variant, blocks, context)
     if channel == "whatsapp":
-        from trato.content import channel_parts
-
-        return channel_parts.whatsapp(version, language, variant, lambda f, s: _field(
-            version, channel, language, f, s, blocks, context))
+        customer = context.get("customer") or {}
+        phones = (context.get("identities") or {}).get("phone") or []
+        return channel_parts.whatsapp(
+            version, language, variant, lambda f, s: _field(version, channel, language, f, s, blocks, context),
+            phone=customer.get("phone") or (phones[0] if phones else None),
+        )
     if channel == "letter":
-        from trato.content import channel_parts
-
         html = _field(version, channel, language, "body_html", variant["body_html"], blocks, context)
         title = _field(version, channel, language, "title", variant["title"], blocks, context)
         return channel_parts.letter(html=html, title=title, language=language, context=context, pdf=documents)

@@ -103,6 +103,10 @@ MARKUP_FIELDS: Final[frozenset[tuple[str, str]]] = frozenset({
 # Fields that are not templates (fixed by the provider or a kind of value).
 PLAIN_FIELDS: Final[frozenset[str]] = frozenset({"mode", "template_name", "category", "type", "phone_number"})
 
+# A WhatsApp template's texts are Meta's (numbered {{1}} variables), not Jinja: only the values are.
+META_FIELDS: Final[frozenset[tuple[str, str]]] = frozenset(
+    {("whatsapp", "header"), ("whatsapp", "body"), ("whatsapp", "footer")}
+)
 _language_map = TypeAdapter(dict[str, dict[str, Any]])
 
 
@@ -143,7 +147,7 @@ def template_fields(channel: str, variant: dict[str, Any]) -> list[tuple[str, st
     """(field path, template text) of a variant: the texts rendered with the customer's values."""
     fields: list[tuple[str, str]] = []
     for name, value in variant.items():
-        if name in PLAIN_FIELDS:
+        if name in PLAIN_FIELDS or (channel, name) in META_FIELDS:
             continue
         if isinstance(value, str):
             fields.append((name, value))
@@ -153,7 +157,8 @@ def template_fields(channel: str, variant: dict[str, Any]) -> list[tuple[str, st
                     fields.append((f"{name}.{index}", item))
                 elif isinstance(item, dict):
                     fields.extend((f"{name}.{index}.{k}", v) for k, v in item.items()
-                                  if isinstance(v, str) and k not in PLAIN_FIELDS)
+                                  if isinstance(v, str) and k not in PLAIN_FIELDS
+                                  and not (channel == "whatsapp" and k in ("text", "url")))
     return fields
 
 
