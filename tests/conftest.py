@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
@@ -179,3 +180,38 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# -- the browser (shared by every domain's page tests) --------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A fresh browser tab (own cookies) on the live server; fails the test on a script error or
+    a Content-Security-Policy violation."""
+    context = browser.new_context(base_url=live_server, locale="es-ES", viewport={"width": 1360, "height": 1000})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    # A 401 or 404 page is logged as a failed resource load: that is the page working, not a fault.
+    tab.on("console", lambda message: problems.append(f"console: {message.text}")
+           if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    yield tab
+    context.close()
+    assert not problems, problems

@@ -17,6 +17,7 @@ from trato.core.http import JSON, error_response, install_error_handlers
 from trato.core.logging import configure_logging
 from trato.core.settings import get_settings
 from trato.content import api as content_api
+from trato.content import pages as content_pages
 from trato.customers import api as customers_api
 from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
@@ -77,4 +78,5 @@ def create_app() -> FastAPI:
     app.include_router(content_api.blocks_router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
+    content_pages.mount(app)
     return app

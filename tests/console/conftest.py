@@ -1,20 +1,14 @@
-"""Console fixtures: a signed-in test client, customers fed through the tracking API, and one
-chromium (Debian's, never a downloaded one) shared by every browser test of the run."""
+"""Console fixtures: a signed-in test client and customers fed through the tracking API (the
+browser and its tabs are in tests/conftest.py, shared by every domain's page tests)."""
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 ANA_EMAIL = "ana.garcia@example.com"
 
 
@@ -74,32 +68,3 @@ def signed_in(client, admin_token):  # type: ignore[no-untyped-def]
     response = sign_in_with_token(client, admin_token)
     assert response.status_code == 303, response.text
     return client
-
-
-# -- the browser -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, live_server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    """A fresh browser tab (own cookies) on the live server; fails the test on a script error or
-    a Content-Security-Policy violation."""
-    context = browser.new_context(base_url=live_server, locale="es-ES", viewport={"width": 1360, "height": 1000})
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    # A 401 or 404 page is logged as a failed resource load: that is the page working, not a fault.
-    tab.on("console", lambda message: problems.append(f"console: {message.text}")
-           if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
-    yield tab
-    context.close()
-    assert not problems, problems

@@ -25,8 +25,10 @@ from trato.core.settings import get_settings
 def _extras(channel: str, parts: Mapping[str, str | bytes]) -> dict[str, Any]:
     if channel == "sms":
         analysis = sms.analyse(str(parts["text"]))
-        price = Decimal(str(get_settings().sms_price_per_segment))
-        return {"analysis": analysis.to_dict(), "cost": str(sms.cost_estimate(analysis, price))}
+        settings = get_settings()
+        price = Decimal(str(settings.sms_price_per_segment))
+        return {"analysis": analysis.to_dict(), "cost": str(sms.cost_estimate(analysis, price)),
+                "currency": settings.default_currency}
     if channel == "email":
         return {"bytes": len(str(parts["html"]).encode())}
     if channel == "whatsapp":
