@@ -65,3 +65,12 @@ def test_html_channels_escape_what_customers_typed(session):
     rendered = service.render(session, communication=communication, channel="web",
                               sample={"first_name": "<img src=x onerror=alert(1)>"})
     assert "<img" not in rendered.parts["html"] and "&lt;img" in rendered.parts["html"]
+
+
+def test_sms_keeps_gsm7_when_locale_formats_add_no_break_spaces(session):
+    from trato.content import sms
+
+    content = {"sms": {"es": {"text": "Factura {{ data.invoice }}: {{ data.amount|money }}"}}}
+    communication = make_communication(session, content=content, languages=["es"], channels=["sms"])
+    text = service.render(session, communication=communication, channel="sms").parts["text"]
+    assert text == "Factura F-2026-001: 49,90 €" and sms.analyse(text).encoding == "GSM-7"
