@@ -172,8 +172,9 @@ def test_clean_email_has_no_findings(invoice_template):
 
 
 def test_weight_over_gmail_clipping():
-    assert codes(PAGE.format("<p>x</p>" * 14000)) == ["email.clipped"]
-    assert codes(PAGE.format("<p>x</p>" * 12000)) == []
+    paragraph = "<p>" + "x" * 1016 + "</p>"  # 1 KB
+    assert codes(PAGE.format(paragraph * 102)) == ["email.clipped"]
+    assert codes(PAGE.format(paragraph * 101)) == []
 
 
 def test_missing_lang_and_alt():
@@ -230,3 +231,11 @@ def test_unsubscribe_link(body, found):
     assert has_unsubscribe_link(html) is found
     assert ("email.no_unsubscribe" in codes(html, marketing=True)) is not found
     assert "email.no_unsubscribe" not in codes(html)
+
+
+def test_language_is_a_code():
+    with pytest.raises(InvalidInput) as error:
+        compile_mjml("<mjml><mj-body></mj-body></mjml>", language='es" onload="x')
+    assert error.value.code == "email.language"
+    assert 'lang="en-GB"' in compile_mjml("<mjml><mj-body></mj-body></mjml>", language="en-GB")
+    assert 'lang="fr"' in compile_mjml('<mjml lang="fr"><mj-body></mj-body></mjml>', language="es")

@@ -45,6 +45,7 @@ __all__ = ["compile_mjml", "inline_html", "html_to_text", "email_checks", "has_u
 GMAIL_CLIP_BYTES = 102 * 1024
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 _ROOT_RE = re.compile(r"<mjml\b([^>]*)>")
+_LANGUAGE_RE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*")
 _TEMPLATE_RE = re.compile(r"\{\{|\{%")
 _UNSUBSCRIBE_RE = re.compile(
     r"unsubscri|opt[-_ ]?out|preferenc|dar(?:se|te)? de baja|date de baja|baja de (?:la|esta|"
@@ -57,6 +58,9 @@ def _refuse_include(path: str) -> str:
 
 def compile_mjml(source: str, *, language: str | None = None) -> str:
     """Compile an MJML template to HTML with CSS inlined, keeping its Jinja tags intact."""
+    if language and not _LANGUAGE_RE.fullmatch(language):
+        raise InvalidInput("The language is a code such as 'es' or 'en-GB'.",
+                           code="email.language", details={"language": language})
     if language and (root := _ROOT_RE.search(source)) and "lang=" not in root.group(1):
         source = f'{source[:root.end() - 1]} lang="{language}">{source[root.end():]}'
     protected = protect(source, mjml=True)
