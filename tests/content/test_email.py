@@ -172,7 +172,7 @@ def test_clean_email_has_no_findings(invoice_template):
 
 
 def test_weight_over_gmail_clipping():
-    paragraph = "<p>" + "x" * 1016 + "</p>"  # 1 KB
+    paragraph = "<p>" + "x" * 1017 + "</p>"  # 1 KB
     assert codes(PAGE.format(paragraph * 102)) == ["email.clipped"]
     assert codes(PAGE.format(paragraph * 101)) == []
 
