@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.sandbox import SandboxedEnvironment
 
+from trato.content.contrast import contrast_ratio, parse_color
 from trato.content.email import (
     compile_mjml,
     email_checks,
@@ -239,3 +240,35 @@ def test_language_is_a_code():
     assert error.value.code == "email.language"
     assert 'lang="en-GB"' in compile_mjml("<mjml><mj-body></mj-body></mjml>", language="en-GB")
     assert 'lang="fr"' in compile_mjml('<mjml lang="fr"><mj-body></mj-body></mjml>', language="es")
+
+
+def test_text_part_of_a_compiled_template_is_itself_a_template(invoice_template):
+    compiled = compile_mjml((FIXTURES / "invoice.mjml").read_text())
+    text_template = html_to_text(compiled)
+    assert "Pay now ({{ invoice.url }})" in text_template
+    text = jinja2.Environment().from_string(text_template).render(
+        invoice_context(2, offer=False), _=lambda s: s)
+    assert "Pay now (https://pay.example.com/i/1)" in text
+    assert "Line 1" in text and "Unsubscribe (https://example.com/u/tok)" in text
+
+
+color_st = st.tuples(*[st.integers(0, 255)] * 3).map(lambda c: tuple(float(x) for x in c))
+
+
+@given(color_st, color_st)
+def test_contrast_ratio_is_symmetric_and_bounded(a, b):
+    ratio = contrast_ratio(a, b)
+    assert ratio == pytest.approx(contrast_ratio(b, a))
+    assert 1.0 <= ratio <= 21.0 + 1e-9
+    assert contrast_ratio(a, a) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("value", "rgba"), [
+    ("#FFF", (255, 255, 255, 1.0)), ("#00000080", (0, 0, 0, 128 / 255)),
+    ("rgb(10, 20, 30)", (10, 20, 30, 1.0)), ("rgb(10 20 30 / 50%)", (10, 20, 30, 0.5)),
+    ("rgba(100%,0%,0%,0.25)", (255, 0, 0, 0.25)), ("RebeccaPurple", (0x66, 0x33, 0x99, 1.0)),
+    ("#333 !important", (0x33, 0x33, 0x33, 1.0)), ("inherit", None), ("var(--x)", None),
+    ("{{ brand }}", None),
+])
+def test_parse_color(value, rgba):
+    assert parse_color(value) == (None if rgba is None else tuple(float(x) for x in rgba))
