@@ -92,6 +92,10 @@ def test_tag_where_mjml_keeps_nothing_is_an_error():
     with pytest.raises(InvalidInput) as error:  # MJML keeps no text in mj-head
         compile_mjml("<mjml><mj-head>{{ x }}</mj-head><mj-body></mj-body></mjml>")
     assert error.value.code == "email.mjml_invalid"
+    # the author is shown their own tag, not the placeholder MJML saw
+    assert error.value.details["at"] == "{{ x }}"
+    assert error.value.details["near"].startswith("<mjml><mj-head>{{ x }}</mj-head><mj-body>")
+    assert "{{ x }}" in error.value.message
 
 
 @pytest.mark.parametrize("source", [

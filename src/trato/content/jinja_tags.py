@@ -55,6 +55,12 @@ class Protected:
     tags: tuple[str, ...]
     token_prefix: str
 
+    def show(self, fragment: str) -> str:
+        """A piece of the protected text (e.g. quoted in a tool's error) with its tags back."""
+        return re.sub(rf"(?:<mj-raw>)?(?:<!--)?{self.token_prefix}(\d+)x(?:-->)?(?:</mj-raw>)?",
+                      lambda m: self.tags[int(m.group(1))], fragment) if self.token_prefix \
+            else fragment
+
     def restore(self, output: str) -> str:
         """Put every Jinja tag back in place of its placeholder in the tool's output."""
         pattern = re.compile(rf"(?:<!--)?{self.token_prefix}(\d+)x(?:-->)?")
