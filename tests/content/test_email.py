@@ -53,6 +53,15 @@ def test_loop_around_sections_repeats_them(invoice_template):
     assert four.index("Line 0") < four.index("Line 3")
 
 
+def test_loop_as_first_thing_in_an_mj_table_repeats_rows_only():
+    template = jinja2.Environment().from_string(compile_mjml(
+        "<mjml><mj-body><mj-section><mj-column><mj-table>{% for r in rows %}<tr><td>{{ r }}</td>"
+        "</tr>{% endfor %}</mj-table></mj-column></mj-section></mj-body></mjml>"))
+    one, three = template.render(rows=["a"]), template.render(rows=["a", "b", "c"])
+    assert re.findall(r"<tr><td[^>]*>(\w)</td></tr>", three) == ["a", "b", "c"]
+    assert three.count("<tbody>") == one.count("<tbody>") == three.count("</tbody>")
+
+
 def test_conditions_in_text_and_between_elements(invoice_template):
     without = invoice_template.render(invoice_context(1, offer=False, total=50))
     with_offer = invoice_template.render(invoice_context(1, offer=True, total=150))
@@ -124,6 +133,7 @@ def test_raw_html_keeps_loops_between_table_rows():
         subject="Receipt", rows=[{"name": "a", "value": 1}, {"name": "b", "value": 2}],
         link="https://example.com/r", brand="#0b5394")
     assert re.findall(r"<tr><td>(\w)</td>", html) == ["a", "b"]
+    assert html.count("<tbody>") == 1  # the loop repeats rows, not table bodies
     assert "<title>Receipt</title>" in html
     assert 'style="color:#0b5394"' in html
 

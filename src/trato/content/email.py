@@ -82,13 +82,13 @@ def compile_mjml(source: str, *, language: str | None = None) -> str:
         if details.get("at"):
             message += f" at {details['at']!r}"
         raise InvalidInput(message, code="email.mjml_invalid", details=details) from exc
-    return protected.restore(_inline(html))
+    return protected.restore(_inline(protected.before_html_parser(html)))
 
 
 def inline_html(source: str) -> str:
     """Inline the CSS of a raw-HTML e-mail body, keeping its Jinja tags intact."""
     protected = protect(source, mjml=False)
-    return protected.restore(_inline(protected.text))
+    return protected.restore(_inline(protected.before_html_parser(protected.text)))
 
 
 def _inline(html: str) -> str:
