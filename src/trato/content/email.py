@@ -64,7 +64,8 @@ def compile_mjml(source: str, *, language: str | None = None) -> str:
     if language and not _LANGUAGE_RE.fullmatch(language):
         raise InvalidInput("The language is a code such as 'es' or 'en-GB'.",
                            code="email.language", details={"language": language})
-    if language and (root := _ROOT_RE.search(source)) and "lang=" not in root.group(1):
+    if (language and (root := _ROOT_RE.search(source)) and "lang=" not in root.group(1)
+            and not root.group(1).rstrip().endswith("/")):
         source = f'{source[:root.end() - 1]} lang="{language}">{source[root.end():]}'
     protected = protect(source, mjml=True)
     try:
