@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.sandbox import SandboxedEnvironment
 
+from trato.content.contrast import contrast_ratio, parse_color
 from trato.content.email import (
     compile_mjml,
     email_checks,
@@ -52,6 +53,15 @@ def test_loop_around_sections_repeats_them(invoice_template):
     assert four.index("Line 0") < four.index("Line 3")
 
 
+def test_loop_as_first_thing_in_an_mj_table_repeats_rows_only():
+    template = jinja2.Environment().from_string(compile_mjml(
+        "<mjml><mj-body><mj-section><mj-column><mj-table>{% for r in rows %}<tr><td>{{ r }}</td>"
+        "</tr>{% endfor %}</mj-table></mj-column></mj-section></mj-body></mjml>"))
+    one, three = template.render(rows=["a"]), template.render(rows=["a", "b", "c"])
+    assert re.findall(r"<tr><td[^>]*>(\w)</td></tr>", three) == ["a", "b", "c"]
+    assert three.count("<tbody>") == one.count("<tbody>") == three.count("</tbody>")
+
+
 def test_conditions_in_text_and_between_elements(invoice_template):
     without = invoice_template.render(invoice_context(1, offer=False, total=50))
     with_offer = invoice_template.render(invoice_context(1, offer=True, total=150))
@@ -91,6 +101,10 @@ def test_tag_where_mjml_keeps_nothing_is_an_error():
     with pytest.raises(InvalidInput) as error:  # MJML keeps no text in mj-head
         compile_mjml("<mjml><mj-head>{{ x }}</mj-head><mj-body></mj-body></mjml>")
     assert error.value.code == "email.mjml_invalid"
+    # the author is shown their own tag, not the placeholder MJML saw
+    assert error.value.details["at"] == "{{ x }}"
+    assert error.value.details["near"].startswith("<mjml><mj-head>{{ x }}</mj-head><mj-body>")
+    assert "{{ x }}" in error.value.message
 
 
 @pytest.mark.parametrize("source", [
@@ -119,6 +133,7 @@ def test_raw_html_keeps_loops_between_table_rows():
         subject="Receipt", rows=[{"name": "a", "value": 1}, {"name": "b", "value": 2}],
         link="https://example.com/r", brand="#0b5394")
     assert re.findall(r"<tr><td>(\w)</td>", html) == ["a", "b"]
+    assert html.count("<tbody>") == 1  # the loop repeats rows, not table bodies
     assert "<title>Receipt</title>" in html
     assert 'style="color:#0b5394"' in html
 
@@ -172,8 +187,9 @@ def test_clean_email_has_no_findings(invoice_template):
 
 
 def test_weight_over_gmail_clipping():
-    assert codes(PAGE.format("<p>x</p>" * 14000)) == ["email.clipped"]
-    assert codes(PAGE.format("<p>x</p>" * 12000)) == []
+    paragraph = "<p>" + "x" * 1017 + "</p>"  # 1 KB
+    assert codes(PAGE.format(paragraph * 102)) == ["email.clipped"]
+    assert codes(PAGE.format(paragraph * 101)) == []
 
 
 def test_missing_lang_and_alt():
@@ -230,3 +246,43 @@ def test_unsubscribe_link(body, found):
     assert has_unsubscribe_link(html) is found
     assert ("email.no_unsubscribe" in codes(html, marketing=True)) is not found
     assert "email.no_unsubscribe" not in codes(html)
+
+
+def test_language_is_a_code():
+    with pytest.raises(InvalidInput) as error:
+        compile_mjml("<mjml><mj-body></mj-body></mjml>", language='es" onload="x')
+    assert error.value.code == "email.language"
+    assert 'lang="en-GB"' in compile_mjml("<mjml><mj-body></mj-body></mjml>", language="en-GB")
+    assert 'lang="fr"' in compile_mjml('<mjml lang="fr"><mj-body></mj-body></mjml>', language="es")
+
+
+def test_text_part_of_a_compiled_template_is_itself_a_template(invoice_template):
+    compiled = compile_mjml((FIXTURES / "invoice.mjml").read_text())
+    text_template = html_to_text(compiled)
+    assert "Pay now ({{ invoice.url }})" in text_template
+    text = jinja2.Environment().from_string(text_template).render(
+        invoice_context(2, offer=False), _=lambda s: s)
+    assert "Pay now (https://pay.example.com/i/1)" in text
+    assert "Line 1" in text and "Unsubscribe (https://example.com/u/tok)" in text
+
+
+color_st = st.tuples(*[st.integers(0, 255)] * 3).map(lambda c: tuple(float(x) for x in c))
+
+
+@given(color_st, color_st)
+def test_contrast_ratio_is_symmetric_and_bounded(a, b):
+    ratio = contrast_ratio(a, b)
+    assert ratio == pytest.approx(contrast_ratio(b, a))
+    assert 1.0 <= ratio <= 21.0 + 1e-9
+    assert contrast_ratio(a, a) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("value", "rgba"), [
+    ("#FFF", (255, 255, 255, 1.0)), ("#00000080", (0, 0, 0, 128 / 255)),
+    ("rgb(10, 20, 30)", (10, 20, 30, 1.0)), ("rgb(10 20 30 / 50%)", (10, 20, 30, 0.5)),
+    ("rgba(100%,0%,0%,0.25)", (255, 0, 0, 0.25)), ("RebeccaPurple", (0x66, 0x33, 0x99, 1.0)),
+    ("#333 !important", (0x33, 0x33, 0x33, 1.0)), ("inherit", None), ("var(--x)", None),
+    ("{{ brand }}", None),
+])
+def test_parse_color(value, rgba):
+    assert parse_color(value) == (None if rgba is None else tuple(float(x) for x in rgba))

@@ -190,6 +190,18 @@ def test_address_is_text_not_markup_and_is_bounded():
     assert error.value.code == "letter.no_address"
 
 
+def test_address_that_would_not_show_in_the_window_is_refused():
+    six = ["Comunidad de Propietarios", "Att. Ana García López", "Calle de Alcalá 123",
+           "Escalera 2, 3º B", "28009 Madrid", "ESPAÑA"]
+    assert "ESPAÑA" in page_texts(render_letter("<p>x</p>", **{**LETTER, "address_lines": six}))[0]
+    too_wide = ["Ana García López",
+                "Avenida de la Constitución de mil ochocientos doce, número 145, portal B",
+                "41001 Sevilla", "España", "Referencia 1", "Referencia 2"]
+    with pytest.raises(InvalidInput) as error:
+        render_letter("<p>x</p>", **{**LETTER, "address_lines": too_wide})
+    assert error.value.code == "letter.address_overflow"
+
+
 def test_page_images_for_the_preview(pdf):
     images = page_images(pdf)
     assert len(images) == 3

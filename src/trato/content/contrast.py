@@ -65,7 +65,7 @@ _FUNC_RE = re.compile(r"rgba?\(\s*([^)]*)\)")
 def _channel(value: str) -> float:
     value = value.strip()
     if value.endswith("%"):
-        return max(0.0, min(255.0, float(value[:-1]) * 2.55))
+        return max(0.0, min(255.0, float(value[:-1]) * 255 / 100))
     return max(0.0, min(255.0, float(value)))
 
 

@@ -22,7 +22,9 @@ Finding codes: ``email.clipped`` (over 102 KB: Gmail clips the message), ``email
 ``background-color`` / ``bgcolor``), ``email.insecure_link`` (http:// links or images),
 ``email.unsafe_link`` (javascript:, data:, vbscript: - an error), ``email.empty_link``
 (empty or "#" href), ``email.no_unsubscribe`` (marketing without an unsubscribe link - an error).
-Errors raise ``InvalidInput`` with codes ``email.mjml_invalid`` or ``email.template_tag_lost``.
+Errors raise ``InvalidInput`` with codes ``email.mjml_invalid`` (details: MJML's ``reason``
+and, when it names a place, ``at`` and ``near`` quoted from the source), ``email.css_invalid``,
+``email.language`` or ``email.template_tag_lost`` (details: the ``tags`` lost).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ __all__ = ["compile_mjml", "inline_html", "html_to_text", "email_checks", "has_u
 GMAIL_CLIP_BYTES = 102 * 1024
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 _ROOT_RE = re.compile(r"<mjml\b([^>]*)>")
+_POSITION_RE = re.compile(r"at position (\d+):(\d+)")
+_LANGUAGE_RE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*")
 _TEMPLATE_RE = re.compile(r"\{\{|\{%")
 _UNSUBSCRIBE_RE = re.compile(
     r"unsubscri|opt[-_ ]?out|preferenc|dar(?:se|te)? de baja|date de baja|baja de (?:la|esta|"
@@ -57,21 +61,43 @@ def _refuse_include(path: str) -> str:
 
 def compile_mjml(source: str, *, language: str | None = None) -> str:
     """Compile an MJML template to HTML with CSS inlined, keeping its Jinja tags intact."""
-    if language and (root := _ROOT_RE.search(source)) and "lang=" not in root.group(1):
+    if language and not _LANGUAGE_RE.fullmatch(language):
+        raise InvalidInput("The language is a code such as 'es' or 'en-GB'.",
+                           code="email.language", details={"language": language})
+    if (language and (root := _ROOT_RE.search(source)) and "lang=" not in root.group(1)
+            and not root.group(1).rstrip().endswith("/")):
         source = f'{source[:root.end() - 1]} lang="{language}">{source[root.end():]}'
     protected = protect(source, mjml=True)
     try:
         html = mjml.mjml2html(protected.text, fonts={}, include_loader=_refuse_include)
     except ValueError as exc:
-        raise InvalidInput(f"The MJML body cannot be compiled: {exc}", code="email.mjml_invalid",
-                           details={"reason": str(exc)}) from exc
-    return protected.restore(_INLINER.inline(html))
+        reason = str(exc)
+        details: dict[str, str] = {"reason": reason}
+        if where := _POSITION_RE.search(reason):  # byte offsets in the text MJML was given
+            start, end = int(where.group(1)), int(where.group(2))
+            near = protected.text.encode()[max(0, start - 30):end + 30].decode(errors="ignore")
+            details["near"] = protected.show(near)
+            details["at"] = protected.show(
+                protected.text.encode()[start:end].decode(errors="ignore"))
+        message = f"The MJML body cannot be compiled: {_POSITION_RE.sub('', reason).strip()}"
+        if details.get("at"):
+            message += f" at {details['at']!r}"
+        raise InvalidInput(message, code="email.mjml_invalid", details=details) from exc
+    return protected.restore(_inline(protected.before_html_parser(html)))
 
 
 def inline_html(source: str) -> str:
     """Inline the CSS of a raw-HTML e-mail body, keeping its Jinja tags intact."""
     protected = protect(source, mjml=False)
-    return protected.restore(_INLINER.inline(protected.text))
+    return protected.restore(_inline(protected.before_html_parser(protected.text)))
+
+
+def _inline(html: str) -> str:
+    try:
+        return _INLINER.inline(html)
+    except css_inline.InlineError as exc:
+        raise InvalidInput(f"The e-mail's CSS cannot be inlined: {exc}", code="email.css_invalid",
+                           details={"reason": str(exc)}) from exc
 
 
 def has_unsubscribe_link(html: str) -> bool:

@@ -55,6 +55,23 @@ class Protected:
     tags: tuple[str, ...]
     token_prefix: str
 
+    def before_html_parser(self, html: str) -> str:
+        """Open a table's ``<tbody>`` explicitly when a tag comes before its first row.
+
+        An HTML parser opens the body at the first ``<tr>``, after the tag's comment: the
+        loop would then repeat ``<tbody><tr>`` instead of ``<tr>``.
+        """
+        if not self.token_prefix:
+            return html
+        return re.sub(rf"(<table\b[^>]*>)(\s*(?:<!--{self.token_prefix}\d+x-->\s*)+<tr\b)",
+                      r"\1<tbody>\2", html)
+
+    def show(self, fragment: str) -> str:
+        """A piece of the protected text (e.g. quoted in a tool's error) with its tags back."""
+        return re.sub(rf"(?:<mj-raw>)?(?:<!--)?{self.token_prefix}(\d+)x(?:-->)?(?:</mj-raw>)?",
+                      lambda m: self.tags[int(m.group(1))], fragment) if self.token_prefix \
+            else fragment
+
     def restore(self, output: str) -> str:
         """Put every Jinja tag back in place of its placeholder in the tool's output."""
         pattern = re.compile(rf"(?:<!--)?{self.token_prefix}(\d+)x(?:-->)?")

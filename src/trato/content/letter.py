@@ -14,7 +14,9 @@ the left edge; mm measured from the page's top-left corner):
 - address field: 20 mm from the left, 45 mm from the top, 85 mm wide, 45 mm tall:
   the return address (``sender_line``, 7 pt) sits at the foot of the 17.7 mm
   "Vermerkzone" (45-62.7 mm) and the recipient (``address_lines``, at most 6, 10 pt) in the
-  27.3 mm below it (62.7-90 mm), so both show through the window;
+  27.3 mm below it (62.7-90 mm), so both show through the window; an address that does
+  not fit there (too many or too long lines) is refused with ``letter.address_overflow``
+  - checked on the PDF itself - rather than printed where the post cannot read it;
 - body: from 98.46 mm on the first page, 20 mm on the following ones; 25 mm left and
   20 mm right margins; page numbers "1 / 3" bottom right in every page's 12.5 mm footer;
 - fold marks at 105 and 210 mm and a punch mark at 148.5 mm on the left edge (first page).
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import html
 import io
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -49,6 +50,7 @@ MAX_ADDRESS_LINES = 6
 FIRST_PAGE_BODY_TOP_MM = 98.46
 LEFT_MARGIN_MM = 25
 PDF_VARIANTS = tuple(VARIANTS)
+WINDOW_MM = (20, 62.7, 105, 90)  # recipient zone: left, top, right, bottom from the top-left
 
 LETTER_CSS = f"""
 @page {{
@@ -71,7 +73,7 @@ body {{ margin: 0; }}
                    display: flex; flex-direction: column; justify-content: flex-end;
                    font-size: 7pt; line-height: 1.2; overflow: hidden; }}
 .recipient {{ position: absolute; top: 17.7mm; left: 0; width: 85mm; height: 27.3mm;
-              font-style: normal; font-size: 10pt; line-height: 4.23mm; overflow: hidden; }}
+              font-style: normal; font-size: 10pt; line-height: 4.23mm; }}
 .mark {{ position: absolute; left: 4mm; width: 5mm; border-top: 0.3pt solid #000; height: 0; }}
 """
 
@@ -121,16 +123,32 @@ def render_letter(
     source = _document(html_body, language=language, title=title, address_lines=lines,
                        letterhead_html=letterhead_html, sender_line=sender_line, created=created)
     fetcher = URLFetcher(allowed_protocols={"data"})
-    # WeasyPrint logs every refused URL and unsupported CSS property as a warning; the
-    # preflight is where authors learn about those, not the server's log per recipient.
-    logger = logging.getLogger("weasyprint")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    document = HTML(string=source, url_fetcher=fetcher, base_url="data:,").render()
+    pdf = document.write_pdf(pdf_variant=pdf_variant, pdf_identifier=True)
+    _check_window(pdf, lines)
+    return pdf
+
+
+def _check_window(pdf: bytes, lines: list[str]) -> None:
+    """Refuse a letter whose address does not fit the window: the post would not deliver it."""
+    document = pypdfium2.PdfDocument(pdf)
     try:
-        document = HTML(string=source, url_fetcher=fetcher, base_url="data:,").render()
+        page = document[0]
+        mm, height = 72 / 25.4, page.get_height()
+        left, top, right, bottom = (WINDOW_MM[0] * mm - 0.5, height - WINDOW_MM[1] * mm + 0.5,
+                                    WINDOW_MM[2] * mm + 0.5, height - WINDOW_MM[3] * mm - 0.5)
+        textpage = page.get_textpage()
+        inside = []
+        for index in range(textpage.count_chars()):
+            x0, y0, x1, y1 = textpage.get_charbox(index)
+            if left <= x0 and x1 <= right and bottom <= y0 and y1 <= top:
+                inside.append(textpage.get_text_range(index, 1))
     finally:
-        logger.setLevel(level)
-    return document.write_pdf(pdf_variant=pdf_variant, pdf_identifier=True)
+        document.close()
+    if "".join("".join(inside).split()) != "".join("".join(lines).split()):
+        raise InvalidInput("The postal address does not fit the envelope window: at most "
+                           f"{MAX_ADDRESS_LINES} lines of about 45 characters.",
+                           code="letter.address_overflow", details={"lines": lines})
 
 
 def page_images(pdf: bytes, *, dpi: int = 60, max_pages: int | None = None) -> list[bytes]:
