@@ -37,7 +37,7 @@ def test_side_by_side_preview_for_a_sample_and_a_customer(page, client, admin_to
     expect(page.locator("#preview-whatsapp .wa-body")).to_contain_text("Hola Lucía, tu factura de")
     expect(page.locator("#preview-whatsapp .wa-button")).to_have_text("Ver factura")
     expect(page.locator("#preview-push .push-title")).to_have_text("Factura F-2026-001")
-    expect(page.locator("#preview-voice .voice-script")).to_contain_text("<speak>Hola Lucía.")
+    expect(page.locator("#preview-voice .spoken")).to_contain_text("Hola Lucía. Su factura es de 49.9 EUR.")
     expect(page.locator("#preview-letter img.page")).to_have_count(1)
     # The e-mail in sandboxed frames, desktop and mobile, with its own inline styles.
     desktop = page.frame_locator("#preview-email iframe.desktop")

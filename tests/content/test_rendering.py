@@ -45,6 +45,7 @@ def test_every_channel_renders_for_the_sample_profile(session):
         "type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "F-1"}]}
     assert out["push"]["parts"] == {"title": "Factura F-1", "body": "48,20\xa0€", "deep_link": "trato://facturas/F-1"}
     assert out["voice"]["parts"]["ssml"].startswith("<speak>Hola Lucía.")
+    assert out["voice"]["spoken"] == "Hola Lucía. Su factura es de 48.2 EUR."
     pdf = base64.b64decode(out["letter"]["parts"]["pdf"])
     assert pdf.startswith(b"%PDF") and len(out["letter"]["page_images"]) == 1
     assert base64.b64decode(out["letter"]["page_images"][0]).startswith(b"\x89PNG")
@@ -74,3 +75,11 @@ def test_sms_keeps_gsm7_when_locale_formats_add_no_break_spaces(session):
     communication = make_communication(session, content=content, languages=["es"], channels=["sms"])
     text = service.render(session, communication=communication, channel="sms").parts["text"]
     assert text == "Factura F-2026-001: 49,90 €" and sms.analyse(text).encoding == "GSM-7"
+
+
+def test_preflight_checks_push_and_voice_with_the_kit(session):
+    content = {"push": {"es": {"title": "x" * 80, "body": "Hola", "deep_link": "javascript:alert(1)"}},
+               "voice": {"es": {"ssml": "<p>Hola {{ customer.first_name }}</p>"}}}
+    communication = make_communication(session, content=content, languages=["es"], channels=["push", "voice"])
+    codes = {(f.code, f.severity) for f in service.preflight(session, version_id=communication.latest_version_id)}
+    assert {("push.title_long", "warning"), ("push.deep_link", "error"), ("voice.ssml_root", "error")} <= codes

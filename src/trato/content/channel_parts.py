@@ -1,5 +1,6 @@
 """WhatsApp and letter variants turned into what their channel takes, with the rendering kit's
-functions (``whatsapp``, ``letter``): Meta Cloud API payloads and chat-bubble texts, A4 PDFs.
+functions (``whatsapp``, ``letter``): Meta Cloud API payloads and chat-bubble texts, A4 PDFs;
+and the kit's checks of push notifications and voice scripts.
 
 A WhatsApp variant keeps the template as approved at Meta (``body`` with ``{{1}}``..) and, per
 numbered variable, the Jinja text that fills it (``params``); only those values are personal.
@@ -15,6 +16,8 @@ import orjson
 from markupsafe import escape
 
 from trato.content import letter as letter_kit
+from trato.content import push as push_kit
+from trato.content import voice as voice_kit
 from trato.content import whatsapp as whatsapp_kit
 from trato.content.findings import Finding
 from trato.content.models import TemplateVersion
@@ -118,7 +121,7 @@ def page_images(pdf: bytes) -> list[bytes]:
 
 def checks(channel: str, language: str, variant: Mapping[str, Any], parts: Mapping[str, Any], *,
            marketing: bool) -> list[Finding]:
-    """Preflight findings specific to WhatsApp and letters."""
+    """Preflight findings of WhatsApp templates, push notifications and voice scripts."""
     if channel == "whatsapp":
         found = whatsapp_checks(language, variant, parts)
         if marketing and variant.get("category") != "marketing" and variant.get("mode") != "session":
@@ -126,4 +129,13 @@ def checks(channel: str, language: str, variant: Mapping[str, Any], parts: Mappi
                                  f"{language}: a marketing communication sent as a {variant.get('category')} template",
                                  {"channel": channel, "language": language}))
         return found
+    where = {"channel": channel, "language": language}
+    if channel == "push":
+        payload = push_kit.push_payload(str(parts.get("title", "")), str(parts.get("body", "")),
+                                        parts.get("image") or None, parts.get("deep_link") or None)
+        return [Finding(f.code, f.severity, f"{language}: {f.message}", {**f.detail, **where})
+                for f in payload.findings]
+    if channel == "voice":
+        return [Finding(f.code, f.severity, f"{language}: {f.message}", {**f.detail, **where})
+                for f in voice_kit.check_ssml(str(parts.get("ssml", "")))]
     return []

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from trato.content import channel_parts, service, sms
+from trato.content import channel_parts, service, sms, voice
 from trato.content.errors import ChannelNotCovered, TemplateError
 from trato.content.models import Communication
 from trato.core.errors import TratoError
@@ -33,6 +33,11 @@ def _extras(channel: str, parts: Mapping[str, str | bytes]) -> dict[str, Any]:
         return {"bytes": len(str(parts["html"]).encode())}
     if channel == "whatsapp":
         return {name: orjson.loads(parts[name]) for name in ("payload", "preview", "params") if name in parts}
+    if channel == "voice":
+        try:
+            return {"spoken": voice.spoken_text(str(parts["ssml"]))}
+        except TratoError:
+            return {}
     if channel == "letter" and isinstance(parts.get("pdf"), bytes):
         return {"page_images": [base64.b64encode(png).decode() for png in channel_parts.page_images(parts["pdf"])]}
     return {}
