@@ -19,35 +19,36 @@ reads the template's syntax tree (``jinja2.meta``) and names every top-level nam
 a version gives (``{% include "blocks/footer" %}``); ``extends``/``import`` are refused.
 
 Compiled templates are cached per (version, channel, language, field): versions never change.
+The bounds live in :mod:`trato.content.sandbox`, the Babel filters in :mod:`trato.content.locale_filters`.
 """
 
 from __future__ import annotations
 
-import re
-import string
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from functools import wraps
+from collections.abc import Callable, Hashable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal
-from jinja2 import DictLoader, StrictUndefined, Template, TemplateSyntaxError, meta, nodes, pass_context
+from jinja2 import DictLoader, StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError as JinjaTemplateError, TemplateNotFound, UndefinedError
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
+from trato.content import locale_filters
 from trato.content.errors import TemplateError
-from trato.core.clock import parse_timestamp
+from trato.content.sandbox import (
+    BUDGET, Budget, Limits, OverBudget, TratoSandbox, bounded_format, bounded_iter, bounded_join, guard_filter, sized,
+)
 from trato.core.i18n import zone
-from trato.core.settings import get_settings
+
+__all__ = [
+    "CONTEXT_NAMES", "Limits", "block_keys", "cached_compiled", "cached_template", "compile_template",
+    "parse_with_blocks", "render", "render_source", "unknown_variables",
+]
 
 CONTEXT_NAMES: Final[frozenset[str]] = frozenset(
     {"customer", "identities", "computed", "data", "company", "links", "lang", "locale", "timezone", "now"}
@@ -56,248 +57,8 @@ CONTEXT_NAMES: Final[frozenset[str]] = frozenset(
 
 BLOCK_PREFIX: Final = "blocks/"
 MAX_BLOCK_DEPTH: Final = 4
-MAX_EXPONENT_BITS: Final = 4096
 _BOUNDED_ITER = "trato_bounded"
 _BOUNDED_SIZE = "trato_sized"
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout_ms: int = 200
-    max_output_bytes: int = 1024 * 1024
-
-    @classmethod
-    def from_settings(cls) -> Limits:
-        settings = get_settings()
-        return cls(settings.template_timeout_ms, settings.template_max_output_bytes)
-
-
-class _OverBudget(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class _Budget:
-    deadline: float
-    limits: Limits
-
-    def tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise _OverBudget("template_timeout", f"the template ran longer than {self.limits.timeout_ms} ms")
-
-    def fits(self, size: int, what: str) -> None:
-        if size > self.limits.max_output_bytes:
-            raise _OverBudget(
-                "template_too_large", f"{what} would exceed {self.limits.max_output_bytes} bytes of output"
-            )
-
-
-_budget: ContextVar[_Budget | None] = ContextVar("trato_template_budget", default=None)
-# Outside a render (compile-time constant folding) a generous budget still refuses bombs.
-_IDLE = _Budget(float("inf"), Limits())
-
-
-def _current() -> _Budget:
-    return _budget.get() or _IDLE
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, str | bytes):
-        return len(value)
-    if isinstance(value, list | tuple):
-        return sum(len(item) if isinstance(item, str | bytes) else 1 for item in value)
-    return 0
-
-
-_WIDTH = re.compile(r"\d+")
-_PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")
-
-
-def _check_numbers(args: Iterable[Any], budget: _Budget) -> None:
-    for arg in args:
-        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > budget.limits.max_output_bytes:
-            budget.fits(abs(arg), f"an argument of {arg}")
-
-
-def _check_format_spec(text: str, budget: _Budget) -> None:
-    """Padding and precision in ``str.format`` fields: ``{:>999999999}`` is refused up front."""
-    try:
-        fields = list(string.Formatter().parse(text))
-    except ValueError:
-        return  # Python raises the format error itself
-    for _literal, _field, spec, _conversion in fields:
-        for number in _WIDTH.findall(spec or ""):
-            budget.fits(int(number), "a format width")
-
-
-def _check_percent(text: str, right: Any, budget: _Budget) -> None:
-    for width, precision in _PERCENT_WIDTH.findall(text):
-        for number in (width, precision):
-            if number:
-                budget.fits(int(number), "a format width")
-    _check_numbers(right if isinstance(right, tuple) else (right,), budget)
-
-
-class TratoSandbox(SandboxedEnvironment):
-    """Jinja's sandbox with trato's time and size bounds (see the module docstring)."""
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        budget = _current()
-        budget.tick()
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(times, int) and _size(seq):
-                    budget.fits(_size(seq) * max(times, 0), "repeating text")
-        elif operator == "+":
-            budget.fits(_size(left) + _size(right), "joining text")
-        elif operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and right > 0:
-                if max(abs(left), 2).bit_length() * right > MAX_EXPONENT_BITS:
-                    raise _OverBudget("template_too_large", "a power this large is not computed in a template")
-        elif operator == "%" and isinstance(left, str):
-            _check_percent(left, right, budget)
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        budget = _current()
-        budget.tick()
-        target = getattr(__obj, "__wrapped__", __obj)
-        owner = getattr(target, "__self__", None)
-        if isinstance(owner, str | bytes | list | tuple):  # "x".center(10**9), "x".zfill(...)
-            _check_numbers(args, budget)
-            _check_numbers(kwargs.values(), budget)
-        if isinstance(owner, str):
-            name = getattr(target, "__name__", "")
-            if name in ("format", "format_map"):
-                _check_format_spec(owner, budget)
-            elif name == "join" and args:
-                budget.fits(_size(list(args[0])) + len(owner) * max(len(args[0]) - 1, 0)
-                            if isinstance(args[0], list | tuple) else 0, "joining text")
-        result = super().call(__context, __obj, *args, **kwargs)
-        budget.fits(_size(result), "a value")
-        return result
-
-
-def _bounded_iter(value: Any) -> Iterator[Any]:
-    """What every ``{% for %}`` iterates over: the deadline is checked every 64 items."""
-    budget = _current()
-    for index, item in enumerate(value):
-        if not index & 63:
-            budget.tick()
-        yield item
-
-
-def _sized(value: Any) -> Any:
-    _current().fits(_size(value), "joining text")
-    return value
-
-
-# Filters whose numeric arguments set the size of their result (``"x"|center(10**9)``).
-_SIZING_FILTERS: Final = frozenset({"center", "indent", "wordwrap", "truncate", "batch", "slice"})
-
-
-def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """A built-in filter with its result measured (and its sizing arguments bounded first)."""
-    first_argument = 2 if hasattr(func, "jinja_pass_arg") else 1  # after the context and the value
-    sizing = name in _SIZING_FILTERS
-
-    @wraps(func)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        budget = _current()
-        budget.tick()
-        if sizing:
-            _check_numbers(args[first_argument:], budget)
-            _check_numbers(kwargs.values(), budget)
-        result = func(*args, **kwargs)
-        if isinstance(result, str | list | tuple):
-            budget.fits(_size(result), "a filter's result")
-        return result
-
-    return guarded
-
-
-def _bounded_join(value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
-    budget = _current()
-    parts: list[str] = []
-    total = 0
-    for index, item in enumerate(value):
-        if attribute is not None:
-            item = item[attribute] if isinstance(item, Mapping) else getattr(item, str(attribute))
-        text = str(item)
-        total += len(text) + (len(d) if index else 0)
-        budget.fits(total, "joining text")
-        parts.append(text)
-    return d.join(parts)
-
-
-def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
-    text = str(value)
-    _check_percent(text, args or tuple(kwargs.values()), _current())
-    return text % (kwargs or args)
-
-
-# -- locale-aware filters (Babel) ------------------------------------------------------------------
-
-
-def _locale(context: Context) -> Locale:
-    tag = str(context.get("locale") or context.get("lang") or "es").replace("-", "_")
-    try:
-        return Locale.parse(tag)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return Locale.parse("es")
-
-
-def _moment(value: Any, what: str) -> datetime | date:
-    if isinstance(value, datetime | date):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        return date.fromisoformat(value.strip())
-    parsed = parse_timestamp(value)
-    if parsed is None:
-        raise ValueError(f"{what}: {value!r} is not a date or time (use ISO 8601, e.g. 2026-03-01)")
-    return parsed
-
-
-@pass_context
-def _date_filter(context: Context, value: Any, format: str = "medium") -> str:  # noqa: A002
-    moment = _moment(value, "date")
-    if isinstance(moment, datetime):
-        moment = moment.astimezone(zone(context.get("timezone"), "UTC")).date()
-    return format_date(moment, format, locale=_locale(context))
-
-
-@pass_context
-def _datetime_filter(context: Context, value: Any, format: str = "medium") -> str:  # noqa: A002
-    moment = _moment(value, "datetime")
-    if not isinstance(moment, datetime):
-        moment = datetime(moment.year, moment.month, moment.day)
-    return format_datetime(moment, format, tzinfo=zone(context.get("timezone"), "UTC"), locale=_locale(context))
-
-
-def _decimal(value: Any, what: str) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ValueError(f"{what}: {value!r} is not a number") from None
-
-
-@pass_context
-def _money_filter(context: Context, value: Any, currency: str | None = None) -> str:
-    """An amount in the currency's units (``49.9``) as money in the customer's locale."""
-    company = context.get("company") or {}
-    code = currency or (company.get("currency") if isinstance(company, Mapping) else None) or "EUR"
-    return format_currency(_decimal(value, "money"), str(code), locale=_locale(context))
-
-
-@pass_context
-def _number_filter(context: Context, value: Any, decimals: int | None = None) -> str:
-    number = _decimal(value, "number")
-    pattern = None if decimals is None else "#,##0" + ("." + "0" * max(0, min(int(decimals), 10)) if decimals else "")
-    return format_decimal(number, format=pattern, locale=_locale(context))
 
 
 def _environment(autoescape: bool) -> TratoSandbox:
@@ -306,11 +67,12 @@ def _environment(autoescape: bool) -> TratoSandbox:
         keep_trailing_newline=True, cache_size=0,
     )
     for name, func in list(env.filters.items()):
-        env.filters[name] = _guard_filter(name, func)
+        env.filters[name] = guard_filter(name, func)
     env.filters.update(
-        join=_bounded_join, format=_bounded_format,
-        date=_date_filter, datetime=_datetime_filter, money=_money_filter, number=_number_filter,
-        **{_BOUNDED_ITER: _bounded_iter, _BOUNDED_SIZE: _sized},
+        join=bounded_join, format=bounded_format,
+        date=locale_filters.date_filter, datetime=locale_filters.datetime_filter,
+        money=locale_filters.money_filter, number=locale_filters.number_filter,
+        **{_BOUNDED_ITER: bounded_iter, _BOUNDED_SIZE: sized},
     )
     env.globals.pop("lipsum", None)
     return env
@@ -427,7 +189,7 @@ def compile_template(source: str, *, blocks: Mapping[str, str] | None = None, au
         return env.from_string(ast)
     except TemplateSyntaxError as exc:  # e.g. an unknown filter, found when generating code
         raise _syntax_error(exc, "") from None
-    except _OverBudget as exc:  # a constant bomb folded at compile time
+    except OverBudget as exc:  # a constant bomb folded at compile time
         raise TemplateError(str(exc), code=exc.code) from None
 
 
@@ -498,8 +260,8 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
     """Render within the time and output bounds; every failure is a TemplateError with a code."""
     limits = limits or Limits.from_settings()
     _warm(context)
-    budget = _Budget(time.monotonic() + limits.timeout_ms / 1000, limits)
-    token = _budget.set(budget)
+    budget = Budget(time.monotonic() + limits.timeout_ms / 1000, limits)
+    token = BUDGET.set(budget)
     parts: list[str] = []
     total = 0
     try:
@@ -508,7 +270,7 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
             budget.fits(total, "the output")
             budget.tick()
             parts.append(chunk)
-    except _OverBudget as exc:
+    except OverBudget as exc:
         raise TemplateError(str(exc), code=exc.code, details={"limits": vars(limits)}) from None
     except UndefinedError as exc:
         raise TemplateError(f"a variable has no value: {exc.message}", code="template_undefined_variable",
@@ -523,7 +285,7 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
         raise TemplateError(f"the template failed: {type(exc).__name__}: {exc}"[:500], code="template_failed",
                             details={"reason": type(exc).__name__}) from None
     finally:
-        _budget.reset(token)
+        BUDGET.reset(token)
     return "".join(parts)
 
 
