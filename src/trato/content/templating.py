@@ -28,6 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from itertools import islice
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -263,13 +264,19 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
     budget = Budget(time.monotonic() + limits.timeout_ms / 1000, limits)
     token = BUDGET.set(budget)
     parts: list[str] = []
+    most = limits.max_output_bytes
     total = 0
     try:
-        for chunk in template.generate(context):
-            total += len(chunk) if chunk.isascii() else len(chunk.encode())
-            budget.fits(total, "the output")
+        # The hot loop of every send: output is taken 32 pieces at a time (joined in C), then
+        # measured and the clock read; loops check the clock themselves as they go.
+        pieces = template.root_render_func(template.new_context(context))
+        while batch := list(islice(pieces, 32)):
+            text = "".join(batch)
+            total += len(text) if text.isascii() else len(text.encode())
+            if total > most:
+                budget.fits(total, "the output")
             budget.tick()
-            parts.append(chunk)
+            parts.append(text)
     except OverBudget as exc:
         raise TemplateError(str(exc), code=exc.code, details={"limits": vars(limits)}) from None
     except UndefinedError as exc:
