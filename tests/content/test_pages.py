@@ -93,3 +93,21 @@ def test_the_author_sees_no_approve_button_and_cannot_approve(client, admin_toke
 def test_unknown_communication_is_a_404_page(client, admin_token):
     _signed_in(client, admin_token)
     assert client.get("/communications/com_nope").status_code == 404
+
+
+def test_the_page_shows_what_changed_since_the_previous_version(client, admin_token):
+    import copy
+
+    from trato.content import service
+    from trato.core.db import unit_of_work
+
+    communication_id = _seed()
+    with unit_of_work() as s:
+        content = copy.deepcopy(ALL_CHANNELS)
+        content["sms"]["es"]["text"] = "Hola {{ customer.first_name }}, <b>nueva</b> factura {{ data.invoice }}."
+        service.save_version(s, communication_id=communication_id, content=content, actor="token:someone else")
+    _signed_in(client, admin_token)
+    html = client.get(f"/communications/{communication_id}").text
+    assert "Cambios de v1 a v2" in html and ">sms.es.text</h3>" in html
+    assert '<span class="add">+Hola {{ customer.first_name }}, &lt;b&gt;nueva&lt;/b&gt;' in html
+    assert "Hola Lucía, &lt;b&gt;nueva&lt;/b&gt; factura F-2026-001." in html  # SMS text is shown, never run
