@@ -83,3 +83,14 @@ def test_preflight_checks_push_and_voice_with_the_kit(session):
     communication = make_communication(session, content=content, languages=["es"], channels=["push", "voice"])
     codes = {(f.code, f.severity) for f in service.preflight(session, version_id=communication.latest_version_id)}
     assert {("push.title_long", "warning"), ("push.deep_link", "error"), ("voice.ssml_root", "error")} <= codes
+
+
+def test_letters_take_segments_address_object_or_flat_traits():
+    from trato.content.channel_parts import address_lines
+
+    assert address_lines({"first_name": "Ana", "last_name": "Ruiz", "address": {
+        "street": "Calle Mayor 1", "postalCode": "28013", "city": "Madrid", "country": "España"}}) == [
+        "Ana Ruiz", "Calle Mayor 1", "28013 Madrid", "España"]
+    assert address_lines({"first_name": "Ana", "address": "Calle Mayor 1", "postal_code": "28013",
+                          "city": "Madrid"}) == ["Ana", "Calle Mayor 1", "28013 Madrid"]
+    assert address_lines({"first_name": "Ana", "city": "Madrid"}) == []

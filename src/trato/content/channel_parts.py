@@ -92,11 +92,23 @@ def whatsapp_checks(language: str, variant: Mapping[str, Any], parts: Mapping[st
 
 
 def address_lines(customer: Mapping[str, Any]) -> list[str]:
-    """The postal address for the envelope window, from the customer's traits."""
+    """The postal address for the envelope window, from the customer's traits: Segment's
+    ``address`` object (street, postalCode, city, state, country) or flat ``address``,
+    ``postal_code`` and ``city`` traits. No street, no letter."""
     name = " ".join(str(customer.get(k) or "") for k in ("first_name", "last_name")).strip()
-    city = " ".join(str(customer.get(k) or "") for k in ("postal_code", "city")).strip()
-    lines = [name, str(customer.get("address") or ""), city]
-    return [line for line in lines if line][:6] if customer.get("address") else []
+    given = customer.get("address")
+    if isinstance(given, Mapping):
+        street = str(given.get("street") or "")
+        postal = str(given.get("postalCode") or given.get("postal_code") or "")
+        city = " ".join(p for p in (postal, str(given.get("city") or ""), str(given.get("state") or "")) if p)
+        country = str(given.get("country") or "")
+    else:
+        street = str(given or "")
+        city = " ".join(str(customer.get(k) or "") for k in ("postal_code", "city")).strip()
+        country = ""
+    if not street.strip():
+        return []
+    return [line for line in (name, street, city, country) if line.strip()][:6]
 
 
 def letter(*, html: str, title: str, language: str, context: Mapping[str, Any], pdf: bool = True) -> Parts:
