@@ -156,3 +156,19 @@ def test_compiled_templates_are_cached_per_key():
 def test_any_customer_text_renders_literally(value):
     out = render_source("[{{ customer.first_name }}]", dict(CONTEXT, customer={"first_name": value}))
     assert out == f"[{value}]"
+
+
+TEMPLATE_PIECES = st.lists(st.sampled_from([
+    "{{", "}}", "{%", "%}", "{#", "#}", "customer", ".first_name", "|money", "|date", "|upper", "(", ")", "[", "]",
+    " for x in data.items ", " endfor ", " if ", " endif ", " set y = ", "'a'", "*", "~", "%", "**", "9",
+    "__class__", "|attr('__class__')", ".format(1)", "range(", "data.amount", " ", "loop.index", "-", "/", "0",
+]), max_size=30)
+
+
+@given(st.one_of(st.text(max_size=200), TEMPLATE_PIECES.map("".join)))
+def test_any_template_text_renders_or_fails_with_a_code(source):
+    # Whatever an author types, the answer is output or a TemplateError: never another exception.
+    try:
+        render_source(source, CONTEXT, limits=Limits(timeout_ms=2000, max_output_bytes=64 * 1024))
+    except TemplateError as exc:
+        assert exc.code.startswith(("template_", "unknown_block", "block_too_deep"))
