@@ -111,3 +111,22 @@ def test_the_page_shows_what_changed_since_the_previous_version(client, admin_to
     assert "Cambios de v1 a v2" in html and ">sms.es.text</h3>" in html
     assert '<span class="add">+Hola {{ customer.first_name }}, &lt;b&gt;nueva&lt;/b&gt;' in html
     assert "Hola Lucía, &lt;b&gt;nueva&lt;/b&gt; factura F-2026-001." in html  # SMS text is shown, never run
+
+
+def test_a_block_page_shows_who_uses_it_and_who_has_an_older_text(client, admin_token):
+    from trato.content import service
+    from trato.core.db import unit_of_work
+
+    with unit_of_work() as s:
+        service.create_block(s, key="firma", kind="signature", name="Firma", actor="test",
+                             body={"es": "Un saludo, <b>{{ company.name }}</b>"})
+        communication = make_communication(s, content={"sms": {"es": {"text": "Hola {% include 'blocks/firma' %}"}}},
+                                           languages=["es"], channels=["sms"])
+        service.update_block(s, block_id="firma", actor="test", body={"es": "Atentamente"})
+    _signed_in(client, admin_token)
+    inventory = client.get("/communications").text
+    assert 'href="/communications/blocks/firma"' in inventory and "1 comunicación" in inventory
+    page = client.get("/communications/blocks/firma")
+    assert page.status_code == 200 and f'href="/communications/{communication.id}"' in page.text
+    assert "Usa un texto anterior" in page.text and "Atentamente" in page.text
+    assert client.get("/communications/blocks/nope").status_code == 404

@@ -24,6 +24,7 @@ from trato.console.web import (
     NAV, NavEntry, SignInRequired, console_user, error_page, language, page_router, render, requires,
 )
 from trato.content import api as content_api
+from trato.content import blocks as block_service
 from trato.content import preview as previews
 from trato.content import service
 from trato.content.errors import CommunicationNotFound, VersionNotFound
@@ -97,9 +98,10 @@ def inventory_page(
     found = service.list_communications(session, **{k: v or None for k, v in chosen.items() if k != "q"},
                                         query=chosen["q"] or None)
     departments = sorted({c.department for c in service.list_communications(session)})
+    blocks = [(b, len(service.block_used_by(session, block_key=b.key))) for b in service.list_blocks(session)]
     query = urlencode({k: v for k, v in chosen.items() if v})
     return render(request, "content/inventory.html", rows=service.inventory(session, found), chosen=chosen,
-                  departments=departments, purposes=PURPOSES, statuses=STATUSES, channels=CHANNELS,
+                  departments=departments, blocks=blocks, purposes=PURPOSES, statuses=STATUSES, channels=CHANNELS,
                   labels=_labels(language(request)),
                   export_url="/communications/export.csv" + (f"?{query}" if query else ""))
 
@@ -115,6 +117,19 @@ def export_page(
     return Response(content_api.inventory_csv(service.inventory(session, found)),
                     media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="communications.csv"'})
+
+
+@router.get("/blocks/{key}")
+def block_page(request: Request, key: str, session: Session = Depends(db_read_session),
+               _: Principal = Depends(requires("viewer"))) -> Response:
+    """A content block's text in each language and the communications that include it."""
+    try:
+        block = service.get_block(session, key)
+    except TratoError:
+        return error_page(request, 404, N_("No content block has this key."))
+    version = block_service.latest_version(session, block)
+    return render(request, "content/block.html", block=block, version=version,
+                  used_by=service.block_used_by(session, block_key=block.key))
 
 
 def _customer_choice(session: Session, customer_id: str) -> dict[str, Any] | None:
