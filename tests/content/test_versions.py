@@ -120,3 +120,21 @@ def test_language_falls_back_to_the_default_when_the_customer_speaks_another(ses
     communication = make_communication(session)
     rendered = service.render(session, communication=communication, channel="sms", sample={"locale": "fr-FR"})
     assert rendered.language == "es" and rendered.parts["text"].startswith("Hola Lucía")
+
+
+def test_a_retired_communication_is_never_sent(session):
+    from trato.customers import service as customers
+
+    customer = customers.create_customer(session, traits={"first_name": "Ana"},
+                                         identities=[("email", "ana@example.com")], actor="test")
+    communication = make_communication(session)
+    version = service.submit(session, version_id=communication.latest_version_id, actor=AUTHOR)
+    service.approve(session, version_id=version.id, actor=REVIEWER, acknowledge=[f["code"] for f in version.findings])
+    assert service.render_for_send(session, communication_id=communication.key, customer_id=customer.id,
+                                   channel="sms").version_id == version.id
+    service.update_communication(session, communication_id=communication.id, actor=REVIEWER, status="retired")
+    with pytest.raises(errors.NotApproved) as caught:
+        service.render_for_send(session, communication_id=communication.id, customer_id=customer.id, channel="sms")
+    assert caught.value.code == "communication_retired"
+    with pytest.raises(errors.ChannelNotCovered):
+        service.render(session, communication=communication, channel="voice")
