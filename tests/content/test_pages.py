@@ -130,3 +130,17 @@ def test_a_block_page_shows_who_uses_it_and_who_has_an_older_text(client, admin_
     assert page.status_code == 200 and f'href="/communications/{communication.id}"' in page.text
     assert "Usa un texto anterior" in page.text and "Atentamente" in page.text
     assert client.get("/communications/blocks/nope").status_code == 404
+
+
+def test_preflight_findings_are_explained_in_the_viewers_language(client, admin_token):
+    from trato.core.db import unit_of_work
+
+    with unit_of_work() as s:
+        communication = make_communication(s, content={"sms": {"es": {"text": "Hola {{ cliente.nombre }}"}}},
+                                           languages=["es", "en"], channels=["sms", "push"])
+    _signed_in(client, admin_token)
+    html = client.get(f"/communications/{communication.id}").text
+    assert "La plantilla usa un nombre que ningún mensaje puede rellenar" in html
+    assert "Un canal que cubre la comunicación no tiene texto" in html
+    english = client.get(f"/communications/{communication.id}?lang=en").text
+    assert "The template uses a name no message can fill" in english

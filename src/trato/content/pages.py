@@ -51,6 +51,20 @@ KIND_LABELS = {"reactive": N_("Reactive"), "proactive": N_("Proactive")}
 CHANNEL_LABELS = {"email": N_("E-mail"), "sms": N_("SMS"), "whatsapp": N_("WhatsApp"), "push": N_("Push"),
                   "voice": N_("Voice"), "letter": N_("Letter"), "web": N_("Web / in-app")}
 ACTIONS = ("submit", "approve", "request-changes", "comments")
+# What the content domain's own preflight codes mean, in the viewer's language (the channel kit's
+# findings show their English message).
+FINDING_LABELS = {
+    "missing_variant": N_("A channel the communication covers has no text"),
+    "missing_language": N_("A channel has no text in one of the communication's languages"),
+    "unknown_variable": N_("The template uses a name no message can fill"),
+    "sample_missing_value": N_("The sample profile has no value for something the template uses"),
+    "malformed_link": N_("A link is not a web address"),
+    "insecure_link": N_("A link is not HTTPS"),
+    "sms.segments": N_("The SMS takes more than one segment"),
+    "sms.no_opt_out": N_("A marketing SMS should say how to stop receiving them"),
+    "promotional_as_transactional": N_("Promotional words in a message that skips marketing consent and quiet hours"),
+    "whatsapp.category": N_("A marketing communication uses a non-marketing WhatsApp template"),
+}
 REFUSALS = {
     "self_approval": N_("Four eyes: the author of a version cannot approve it. Another person must review it."),
     "warnings_not_acknowledged": N_("Acknowledge every preflight warning before approving."),
@@ -185,6 +199,9 @@ def communication_page(
                              if chosen_customer else None, language=lang, version_id=selected.id)
     findings = (selected.findings if selected.status != "draft" else
                 [f.to_dict() for f in service.preflight(session, version_id=selected.id)])
+    lang_shown = language(request)
+    findings = [{**f, "title": i18n.gettext(lang_shown, FINDING_LABELS[f["code"]]) if f["code"] in FINDING_LABELS
+                 else None} for f in findings]
     diff = None
     older = next((v for v in versions if v.number < selected.number), None)
     from_id = diff_from or (older.id if older else "")
