@@ -59,3 +59,11 @@ def test_side_by_side_preview_for_a_sample_and_a_customer(page, client, admin_to
     expect(page.locator("#preview-letter .alert")).to_contain_text("letter.no_address")  # she gave no address
     page.screenshot(path=SCREENSHOT, full_page=True)
     assert ANA_EMAIL in page.locator(".previewing").inner_text()
+
+    # In English for her, chosen before searching: the language stays with the customer picked.
+    page.locator("#preview-lang").select_option("en")
+    page.locator("#preview-q").fill("")
+    page.locator("#preview-q").press_sequentially("Ana G", delay=30)
+    page.locator("#customer-results").get_by_role("link", name="Ana García").click()
+    expect(page.locator("#preview-sms .sms-text")).to_have_text("Hi Ana: invoice F-2026-001 is ready.")
+    expect(page.locator("#preview-sms h2")).to_contain_text("en")

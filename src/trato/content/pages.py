@@ -170,12 +170,13 @@ def _view_url(communication_id: str, **params: str) -> str:
 
 @router.get("/{communication_id}/customers")
 def customer_search(
-    request: Request, communication_id: str, q: str = "", version: str = "", lang: str = "",
+    request: Request, communication_id: str, q: str = "", version: str = "", preview_lang: str = "",
     session: Session = Depends(db_read_session), _: Principal = Depends(requires("viewer")),
 ) -> Response:
     """The customer search of the preview (an htmx fragment)."""
     return render(request, "content/_customer_results.html", results=_search(session, q), q=q,
-                  communication_id=communication_id, version=version, view_url=_view_url)
+                  communication_id=communication_id, version=version, view_url=_view_url,
+                  preview_lang=preview_lang if preview_lang in i18n.LANGUAGES else "")
 
 
 @router.get("/{communication_id}")
