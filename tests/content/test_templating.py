@@ -19,6 +19,18 @@ CONTEXT = {
 FAST = Limits(timeout_ms=200, max_output_bytes=1024 * 1024)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _patient_clock():  # type: ignore[no-untyped-def]
+    """Tests that are not about time get 10 s: two busy cores must not fail them."""
+    from trato.core.settings import get_settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRATO_TEMPLATE_TIMEOUT_MS", "10000")
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
+
+
 def _code(source: str, context: dict | None = None, limits: Limits = FAST, **kw) -> str:
     with pytest.raises(TemplateError) as caught:
         render_source(source, CONTEXT if context is None else context, limits=limits, **kw)

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trato.content import blocks as block_service
@@ -86,8 +87,11 @@ def create_communication(
         channels=list(dict.fromkeys(channels)), languages=list(dict.fromkeys(languages)) or [language],
         sample_data=dict(sample_data or {}), created_by=actor, created_at=utcnow(), updated_at=utcnow(),
     )
-    session.add(communication)
-    session.flush()
+    try:
+        with session.begin_nested():  # another request may have taken the key since the check
+            session.add(communication)
+    except IntegrityError:
+        raise KeyTaken(f"a communication with key {key!r} exists already", details={"key": key}) from None
     audit.record(session, actor=actor, action="communication.create", object_type="communication",
                  object_id=communication.id, key=key, purpose=purpose, department=communication.department)
     if content:
@@ -123,6 +127,8 @@ def save_version(session: Session, *, communication_id: str, content: Mapping[st
                  note: str = "") -> TemplateVersion:
     """Every save is a new draft version: the content validated, its blocks pinned, its hash taken."""
     communication = get_communication(session, communication_id)
+    # Two saves at once must not both take the next number (PostgreSQL; SQLite writes one at a time).
+    session.execute(select(Communication.id).where(Communication.id == communication.id).with_for_update())
     clean = validate_content(content)
     keys: set[str] = set()
     for channel, languages in clean.items():
