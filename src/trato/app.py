@@ -12,12 +12,16 @@ from sqlalchemy import text
 from trato import __version__
 from trato.archive import api as archive_api
 from trato.archive import pages as archive_pages
+from trato.archive import service as archive_service
 from trato.console import api as console_api
 from trato.console import pages as console_pages
 from trato.core.db import new_session
 from trato.core.http import JSON, error_response, install_error_handlers
 from trato.core.logging import configure_logging
 from trato.core.settings import get_settings
+from trato.content import api as content_api
+from trato.content import pages as content_pages
+from trato.content import service as content_service
 from trato.customers import api as customers_api
 from trato.customers import pages as customers_pages
 from trato.ingest import api as ingest_api
@@ -57,10 +61,17 @@ def create_server() -> TrackingEdge:
     return TrackingEdge(create_app(tracking_edge=False))
 
 
+def connect_domains() -> None:
+    """Hooks between domains that must not import each other at module level: the archive
+    re-renders messages kept as their render context through the content domain."""
+    archive_service.register_reproducer(content_service.reproduce)
+
+
 def create_app(*, tracking_edge: bool = True) -> FastAPI:
     settings = get_settings()
     settings.resolved_secret_key()
     configure_logging(settings.log_level)
+    connect_domains()
     app = FastAPI(
         title="trato",
         version=__version__,
@@ -96,11 +107,14 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(console_api.router)
     app.include_router(policy_api.router)
     app.include_router(policy_api.privacy_router)
+    app.include_router(content_api.router)
+    app.include_router(content_api.blocks_router)
     app.include_router(archive_api.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
     app.include_router(policy_pages.router)
+    content_pages.mount(app)
     app.include_router(archive_pages.router)
     app.include_router(archive_pages.content_router)
     return app

@@ -250,9 +250,11 @@ def archive_verify(
     _settings()
     from rich.markup import escape
 
+    from trato.app import connect_domains
     from trato.archive import service
     from trato.core.db import new_session
 
+    connect_domains()
     with console.status("verifying the archive's hash chain…"), new_session(readonly=True) as session:
         report = service.verify(session, reproduce=reproduce)
     console.print(f"checked {report.checked:,} entries ({report.erased:,} erased at a customer's request); "

@@ -2,6 +2,7 @@
 
 from trato.archive import models as archive_models  # noqa: F401
 from trato.console import models as console_models  # noqa: F401
+from trato.content import models as content_models  # noqa: F401
 from trato.core import audit  # noqa: F401
 from trato.core.db import Base
 from trato.customers import models as customers_models  # noqa: F401

@@ -1,11 +1,10 @@
-"""Console fixtures: a signed-in test client, customers fed through the tracking API, and one
-chromium (Debian's, never a downloaded one) shared by every browser test of the run."""
+"""Console fixtures: a signed-in test client and customers fed through the tracking API (the
+browser and its tabs are in tests/conftest.py, shared by every domain's page tests)."""
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     # moves the inbox into the customer memory, this many events a transaction at most.
     ingest_folder: bool = True
     ingest_fold_events: int = Field(default=2000, ge=1, le=100_000)
+    # The company as its communications name it ({{ company.name }}, letters' sender line).
+    company_name: str = "Trato Demo, S.A."
+    company_address: str = "Calle de Alcalá 1, 28014 Madrid"
+    # What one SMS segment costs, for the estimate shown before a version is approved.
+    sms_price_per_segment: float = Field(default=0.05, ge=0)
+    # Bounds of one template render: a template that runs longer or writes more fails clearly.
+    template_timeout_ms: int = Field(default=200, ge=1, le=60_000)
+    template_max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("database_url")
     @classmethod

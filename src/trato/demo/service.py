@@ -31,6 +31,7 @@ from trato.core.errors import TratoError
 from trato.customers import service as customers
 from trato.demo import consents
 from trato.demo.batches import Batch, generated
+from trato.demo.communications import load_communications
 from trato.demo.history import Record
 from trato.demo.people import APP, BILLING, CALL_CENTRE, EMAIL, STORES, WEB
 from trato.ingest import service as ingest
@@ -82,6 +83,8 @@ def load_demo(
     with unit_of_work() as session:
         _admin(session, password)
         _, token = console.create_token(session, name="Demo administrator", role="admin", actor=ACTOR)
+    with unit_of_work() as session:
+        load_communications(session)
     if progress is not None:
         progress.print(
             f"{totals.customers:,} customers, {totals.calls:,} tracking calls "

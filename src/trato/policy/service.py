@@ -25,6 +25,7 @@ from trato.customers import service as customers
 from trato.policy import config as policy_config
 from trato.policy import privacy
 from trato.policy.config import (  # noqa: F401  (re-exported)
+    DEFAULT_PURPOSES,
     check_request, create_cap, create_purpose, create_topic, delete_cap, delete_purpose, delete_quiet_hours,
     delete_topic, install_defaults, list_caps, list_purposes, list_quiet_hours, load_config, set_quiet_hours,
     update_purpose,

@@ -1,0 +1,1 @@
+"""Communications: inventory, per-channel templates, rendering, preview, versions, approval."""
