@@ -64,7 +64,8 @@ def create_server() -> TrackingEdge:
 def connect_domains() -> None:
     """Hooks between domains that must not import each other at module level: the archive
     re-renders messages kept as their render context through the content domain."""
-    archive_service.register_reproducer(content_service.reproduce)
+    if not archive_service.has_reproducer():
+        archive_service.register_reproducer(content_service.reproduce)
 
 
 def create_app(*, tracking_edge: bool = True) -> FastAPI:

@@ -36,7 +36,7 @@ from trato.customers import service as customers_service
 
 __all__ = [
     "STATUSES", "VerifyReport", "content_of", "erase_customer", "get_entry", "last_sent_and_volume",
-    "messages_of", "record", "record_status", "register_reproducer", "search", "statuses_of", "verify",
+    "has_reproducer", "messages_of", "record", "record_status", "register_reproducer", "search", "statuses_of", "verify",
 ]
 
 log = structlog.get_logger("trato.archive")
@@ -60,6 +60,11 @@ def register_reproducer(fn: Reproducer | None) -> Reproducer | None:
     global _reproducer
     previous, _reproducer = _reproducer, fn
     return previous
+
+
+def has_reproducer() -> bool:
+    """Whether a reproducer is registered (start-up registers the content domain's once)."""
+    return _reproducer is not None
 
 
 def _check_parts(parts: Mapping[str, str | bytes]) -> None:

@@ -80,7 +80,10 @@ def combine_traits(
         theirs = merged[1].get(key, "")
         if key not in traits:
             traits[key], times[key] = value, theirs
-        elif traits[key] != value:
+        elif traits[key] == value:
+            # The same value asserted later takes the later time, as it would on one profile.
+            times[key] = max(times.get(key, ""), theirs)
+        else:
             if theirs > times.get(key, ""):  # fixed-width ISO text (clock.iso) sorts by time
                 overridden[key] = {"kept": value, "discarded": traits[key]}
                 traits[key], times[key] = value, theirs
