@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from babel import Locale, UnknownLocaleError
 from markupsafe import escape
 
 from trato.content import letter as letter_kit
@@ -22,6 +23,7 @@ from trato.content import whatsapp as whatsapp_kit
 from trato.content.findings import Finding
 from trato.content.models import TemplateVersion
 from trato.core.clock import parse_timestamp
+from trato.core.settings import get_settings
 
 Parts = dict[str, str | bytes]
 RenderField = Callable[[str, str], str]
@@ -91,24 +93,53 @@ def whatsapp_checks(language: str, variant: Mapping[str, Any], parts: Mapping[st
             for f in whatsapp_kit.check_template(definition, params)]
 
 
-def address_lines(customer: Mapping[str, Any]) -> list[str]:
+def _city_line(country: str, postal: str, city: str, state: str) -> list[str]:
+    """The lines under the street, as each country's post writes them."""
+    if country == "US":
+        return [" ".join(p for p in (f"{city}," if city else "", state, postal) if p).strip(" ,")]
+    if country == "GB":
+        return [city.upper(), postal]
+    if country in ("ES", "MX"):
+        line = " ".join(p for p in (postal, city) if p)
+        if state and state != city:
+            line = f"{line}, {state}" if country == "MX" else f"{line} ({state})"
+        return [line]
+    return [" ".join(p for p in (postal, city, state) if p)]
+
+
+def address_lines(customer: Mapping[str, Any], *, language: str = "en") -> list[str]:
     """The postal address for the envelope window, from the customer's traits: Segment's
     ``address`` object (street, postalCode, city, state, country) or flat ``address``,
-    ``postal_code`` and ``city`` traits. No street, no letter."""
+    ``postal_code`` and ``city`` traits. No street, no letter. A country given as an ISO code
+    is written the way its post expects, and named (upper case, in the letter's language) only
+    when it is not the sender's."""
     name = " ".join(str(customer.get(k) or "") for k in ("first_name", "last_name")).strip()
     given = customer.get("address")
     if isinstance(given, Mapping):
         street = str(given.get("street") or "")
         postal = str(given.get("postalCode") or given.get("postal_code") or "")
-        city = " ".join(p for p in (postal, str(given.get("city") or ""), str(given.get("state") or "")) if p)
+        city, state = str(given.get("city") or ""), str(given.get("state") or "")
         country = str(given.get("country") or "")
+        if len(country) == 2 and country.isalpha():
+            code = country.upper()
+            below = _city_line(code, postal, city, state)
+            country = "" if code == get_settings().default_region.upper() else _country_name(code, language)
+        else:
+            below = [" ".join(p for p in (postal, city, state) if p)]
     else:
         street = str(given or "")
-        city = " ".join(str(customer.get(k) or "") for k in ("postal_code", "city")).strip()
+        below = [" ".join(str(customer.get(k) or "") for k in ("postal_code", "city")).strip()]
         country = ""
     if not street.strip():
         return []
-    return [line for line in (name, street, city, country) if line.strip()][:6]
+    return [line for line in (name, street, *below, country) if line.strip()][:6]
+
+
+def _country_name(code: str, language: str) -> str:
+    try:
+        return str(Locale.parse(language).territories.get(code, code)).upper()
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 def letter(*, html: str, title: str, language: str, context: Mapping[str, Any], pdf: bool = True) -> Parts:
@@ -119,7 +150,8 @@ def letter(*, html: str, title: str, language: str, context: Mapping[str, Any], 
     company = context.get("company") or {}
     created: datetime | None = parse_timestamp(context.get("now"))
     parts["pdf"] = letter_kit.render_letter(
-        html, language=language, title=title, address_lines=address_lines(context.get("customer") or {}),
+        html, language=language, title=title,
+        address_lines=address_lines(context.get("customer") or {}, language=language),
         letterhead_html=f"<strong>{escape(str(company.get('name', '')))}</strong>",
         sender_line=f"{company.get('name', '')} · {company.get('address', '')}", created=created,
     )

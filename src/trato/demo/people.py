@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import phonenumbers
 
+from trato.demo.addresses import postal_address
+
 DATA = Path(__file__).parent
 
 # How a person first became known in the year shown, and which merge story they carry.
@@ -107,6 +109,7 @@ class Person:
     first_source: str
     engagement: float
     shared_email: str | None = None
+    address: dict[str, Any] | None = None  # Segment's address object: where letters go
     tz: ZoneInfo = field(repr=False, default=ZoneInfo("UTC"))
 
     @property
@@ -121,12 +124,14 @@ class Person:
             "createdAt": self.since.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "country": self.country, "city": self.city, "locale": self.locale, "timezone": self.timezone,
             "plan": self.plan["name"], "loyalty_tier": self.loyalty_tier,
-            "preferred_channel": self.preferred_channel,
+            "preferred_channel": self.preferred_channel, "customer_number": self.user_id,
         }
         if email and self.email:
             traits["email"] = self.email
         if self.phone_input:
             traits["phone"] = self.phone_input
+        if self.address:
+            traits["address"] = dict(self.address)
         return traits
 
 
@@ -224,6 +229,9 @@ class Population:
         )
         if device is not None:
             device["id"] = uuid4(rng).upper()
+        # A relative sharing an e-mail address lives at the same address; others have their own.
+        person.address = (dict(relative.address) if story == SHARED_EMAIL and relative and relative.address
+                          else postal_address(self.seed, index, country, home["city"]))
         if person.postpaid:
             person.contract_id = f"CT-{country}-{since.year}-{index:06d}"
         person.preferred_channel = _reachable(person)
