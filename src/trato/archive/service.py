@@ -372,6 +372,16 @@ def messages_of(session: Session, *, customer_id: str, limit: int = 20) -> list[
     return search(session, customer_id=customer_id, limit=limit)
 
 
+def archived_message_ids(session: Session, *, message_ids: Iterable[str]) -> set[str]:
+    """Which of ``message_ids`` are archived already: a sender that replays its history skips them."""
+    wanted = sorted(set(message_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        found.update(session.scalars(select(ArchivedMessage.message_id).where(ArchivedMessage.message_id.in_(chunk))))
+    return found
+
+
 def last_sent_and_volume(
     session: Session, *, communication_ids: Iterable[str]
 ) -> dict[str, tuple[datetime, int]]:

@@ -109,9 +109,10 @@ def _links(customer_id: str, purpose: str, base: str) -> dict[str, str]:
 
 def build_context(
     session: Session, *, communication: Communication, language: str, customer_id: str | None = None,
-    sample: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+    sample: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None, at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The JSON render context for a real customer (by id) or a sample profile."""
+    """The JSON render context for a real customer (by id) or a sample profile, as at ``at``
+    (default: now)."""
     settings = get_settings()
     if customer_id:
         profile, identities, computed = customer_values(session, customer_id)
@@ -138,7 +139,7 @@ def build_context(
         "lang": language,
         "locale": locale,
         "timezone": profile.get("timezone") or settings.default_timezone,
-        "now": iso(utcnow()),
+        "now": iso(at or utcnow()),
     })
 
 

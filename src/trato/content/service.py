@@ -384,12 +384,13 @@ class Rendered:
 def render(
     session: Session, *, communication: Communication | str, channel: str, customer_id: str | None = None,
     sample: Mapping[str, Any] | None = None, language: str | None = None, data: Mapping[str, Any] | None = None,
-    version_id: str | None = None,
+    version_id: str | None = None, at: datetime | None = None,
 ) -> Rendered:
     """Render one channel for a real customer or a sample profile, for preview: any version.
 
     Without ``version_id`` the latest version is used. The language is the asked one, else the
     customer's locale, else the communication's default (the first that the variant has).
+    ``at`` is the moment the message is for (default: now), the template's ``now``.
     """
     if isinstance(communication, str):
         communication = get_communication(session, communication)
@@ -406,16 +407,17 @@ def render(
         locale = sample.get("locale")
     lang = rendering.choose_language(communication, version, channel, language, locale)
     context = rendering.build_context(session, communication=communication, language=lang,
-                                      customer_id=customer_id, sample=sample, data=data)
+                                      customer_id=customer_id, sample=sample, data=data, at=at)
     parts = rendering.render_parts(session, version=version, channel=channel, language=lang, context=context)
     return Rendered(parts, communication.id, version.id, channel, lang, context, rendering.sha256_of_parts(parts))
 
 
 def render_for_send(
     session: Session, *, communication_id: str, customer_id: str, channel: str,
-    data: Mapping[str, Any] | None = None, language: str | None = None,
+    data: Mapping[str, Any] | None = None, language: str | None = None, at: datetime | None = None,
 ) -> Rendered:
-    """What a customer is sent: always the communication's approved version, never a draft."""
+    """What a customer is sent: always the communication's approved version, never a draft.
+    ``at``: when it is sent (default: now); a message sent earlier is rendered as it was then."""
     communication = get_communication(session, communication_id)
     if communication.status == "retired":
         raise NotApproved(f"{communication.key} is retired and is not sent", code="communication_retired")
@@ -426,7 +428,7 @@ def render_for_send(
     if version.status != "approved":
         raise NotApproved(f"version {version.number} of {communication.key} is {version.status}, not approved")
     return render(session, communication=communication, channel=channel, customer_id=customer_id,
-                  language=language, data=data, version_id=version.id)
+                  language=language, data=data, version_id=version.id, at=at)
 
 
 def reproduce(session: Session, *, version_id: str, channel: str, language: str,

@@ -29,7 +29,7 @@ from trato.core.clock import utcnow
 from trato.core.db import unit_of_work
 from trato.core.errors import TratoError
 from trato.customers import service as customers
-from trato.demo import consents
+from trato.demo import consents, sent
 from trato.demo.batches import Batch, generated
 from trato.demo.communications import load_communications
 from trato.demo.history import Record
@@ -73,10 +73,12 @@ def load_demo(
         sources, write_key = _sources(session)
     received_at = utcnow()
     totals = Totals()
+    sends: list[sent.Send] = []
     with _progress(progress, customers) as advance, \
             generated(customers=customers, seed=seed, anchor=anchor, size=BATCH_CALLS) as stream:
         for batch in stream:
             _write(batch, sources, received_at, totals)
+            sends.extend(sent.sends_in(batch.groups, anchor=anchor))
             advance(batch.customers)
     consents.load_consents(seed=seed, anchor=anchor)  # the contact policy's part of the demo
     password = admin_password(seed)
@@ -85,12 +87,19 @@ def load_demo(
         _, token = console.create_token(session, name="Demo administrator", role="admin", actor=ACTOR)
     with unit_of_work() as session:
         load_communications(session)
+    archived = load_archive(sends=sends)
     if progress is not None:
         progress.print(
             f"{totals.customers:,} customers, {totals.calls:,} tracking calls "
-            f"({totals.stored:,} new events), {totals.records:,} messages and notes"
+            f"({totals.stored:,} new events), {totals.records:,} messages and notes, "
+            f"{archived:,} messages sent archived"
         )
     return {"admin_email": ADMIN_EMAIL, "admin_password": password, "api_token": token, "write_key": write_key}
+
+
+def load_archive(*, sends: list[sent.Send]) -> int:
+    """Archive the messages the demo company sent in its year (those not archived yet)."""
+    return sent.archive_sends(sends)
 
 
 def admin_password(seed: int) -> str:
