@@ -24,7 +24,7 @@ from trato.archive.errors import ContentErased, ContentMismatch, EntryNotFound, 
 from trato.console.service import RANK, Principal
 from trato.console.web import NAV, ConsoleRoute, NavEntry, error_page, language, page_router, render, requires
 from trato.core import audit, i18n
-from trato.core.channels import CHANNELS
+from trato.core.channels import CHANNEL_LABELS, CHANNELS
 from trato.core.http import db_read_session, db_session
 from trato.core.i18n import N_
 from trato.core.settings import get_settings
@@ -46,6 +46,31 @@ CONTENT_PROBLEMS = {
                         "Run “trato archive verify”."),
     ReproducerMissing: N_("This message is kept as its render context and cannot be reproduced right now."),
 }
+
+# What the console calls an archived message's parts and states (catalogue ids).
+PART_LABELS = {
+    "subject": N_("Subject"), "preheader": N_("Preheader"), "text": N_("Text"), "html": N_("HTML"),
+    "title": N_("Title"), "body": N_("Body text"), "image": N_("Image"), "deep_link": N_("Deep link"),
+    "ssml": N_("SSML script"), "template": N_("WhatsApp template"), "params": N_("Template values"),
+    "payload": N_("API payload"), "preview": N_("Preview text"), "pdf": N_("PDF document"),
+    "address": N_("Postal address"),
+}
+STATUS_LABELS = {
+    "archived": N_("Archived"), "decided": N_("Decided"), "queued": N_("Queued"), "sending": N_("Sending"),
+    "accepted": N_("Accepted by the provider"), "possibly_sent": N_("Possibly sent"), "sent": N_("Sent"),
+    "delivered": N_("Delivered"), "read": N_("Read"), "opened": N_("Opened"), "clicked": N_("Clicked"),
+    "failed": N_("Failed"), "bounced": N_("Bounced"), "complained": N_("Complained"),
+    "unsubscribed": N_("Unsubscribed"),
+}
+assert set(STATUS_LABELS) == {"archived", *service.STATUSES}
+
+
+def _labels(lang: str) -> dict[str, Callable[[str], str]]:
+    """Functions the templates call to name a channel, a part or a state in the viewer's language."""
+    def namer(labels: dict[str, str]) -> Callable[[str], str]:
+        return lambda key: i18n.gettext(lang, labels[key]) if key in labels else key
+
+    return {"channel": namer(CHANNEL_LABELS), "part": namer(PART_LABELS), "status": namer(STATUS_LABELS)}
 
 
 class OwnPolicyRoute(ConsoleRoute):
@@ -105,6 +130,7 @@ def search_page(
     older = (f"/archive?{urlencode([*kept, ('before', entries[PAGE - 1].sequence)])}"
              if len(entries) > PAGE else None)
     return render(request, "archive/search.html", form=form, entries=entries[:PAGE], channels=CHANNELS,
+                  label=_labels(language(request)),
                   bad_dates=bad_dates, older_url=older, paged=cursor is not None,
                   first_url=f"/archive?{urlencode(kept)}")
 
@@ -136,7 +162,7 @@ def entry_page(
     framed = entry.channel in HTML_CHANNELS and main == "html"
     main_text = parts[main] if main and not framed and isinstance(parts[main], str) else None
     return render(
-        request, "archive/entry.html", entry=entry, may_see=may_see, problem=problem,
+        request, "archive/entry.html", entry=entry, may_see=may_see, problem=problem, label=_labels(language(request)),
         statuses=service.statuses_of(session, entry.id), framed=framed,
         decision=orjson.dumps(orjson.loads(entry.decision), option=orjson.OPT_INDENT_2).decode() if entry.decision else None,
         main=main, main_text=main_text,

@@ -25,12 +25,13 @@ from trato.console.web import (
 )
 from trato.content import api as content_api
 from trato.content import blocks as block_service
+from trato.content import explanations
 from trato.content import preview as previews
 from trato.content import service
 from trato.content.errors import CommunicationNotFound, VersionNotFound
 from trato.content.models import KINDS, PURPOSES, STATUSES, VERSION_STATUSES
 from trato.core import i18n
-from trato.core.channels import CHANNELS
+from trato.core.channels import CHANNEL_LABELS, CHANNELS
 from trato.core.errors import TratoError
 from trato.core.http import db_read_session, db_session
 from trato.core.i18n import N_
@@ -48,11 +49,9 @@ STATUS_LABELS = {"draft": N_("Draft"), "active": N_("Active"), "retired": N_("Re
 VERSION_LABELS = {"draft": N_("Draft"), "in_review": N_("In review"), "approved": N_("Approved"),
                   "changes_requested": N_("Changes requested")}
 KIND_LABELS = {"reactive": N_("Reactive"), "proactive": N_("Proactive")}
-CHANNEL_LABELS = {"email": N_("E-mail"), "sms": N_("SMS"), "whatsapp": N_("WhatsApp"), "push": N_("Push"),
-                  "voice": N_("Voice"), "letter": N_("Letter"), "web": N_("Web / in-app")}
 ACTIONS = ("submit", "approve", "request-changes", "comments")
-# What the content domain's own preflight codes mean, in the viewer's language (the channel kit's
-# findings show their English message).
+# What the content domain's own preflight codes are about, in the viewer's language (what each
+# finding of the channel kits says: content.explanations).
 FINDING_LABELS = {
     "missing_variant": N_("A channel the communication covers has no text"),
     "missing_language": N_("A channel has no text in one of the communication's languages"),
@@ -202,7 +201,11 @@ def communication_page(
                 [f.to_dict() for f in service.preflight(session, version_id=selected.id)])
     lang_shown = language(request)
     findings = [{**f, "title": i18n.gettext(lang_shown, FINDING_LABELS[f["code"]]) if f["code"] in FINDING_LABELS
-                 else None} for f in findings]
+                 else None, "explained": explanations.explain(lang_shown, f["code"], f.get("detail")),
+                 **_where(f.get("detail") or {})} for f in findings]
+    for out in shown["channels"].values():
+        if "error" in out:
+            out["error"]["explained"] = explanations.explain(lang_shown, out["error"]["code"])
     diff = None
     older = next((v for v in versions if v.number < selected.number), None)
     from_id = diff_from or (older.id if older else "")
@@ -220,10 +223,17 @@ def communication_page(
         preview=shown, findings=findings, diff=diff, comments=comments, chosen_customer=chosen_customer,
         results=_search(session, q) if q and not chosen_customer else [], q=q, preview_lang=preview_lang,
         frame_query=frame_query, labels=_labels(language(request)), view_url=_view_url,
+        action_label=lambda name: explanations.action(lang_shown, name),
         warnings=sorted({f["code"] for f in findings if f.get("severity") == "warning"}),
         can_review=principal.role in ("editor", "admin") and selected.author != principal.actor,
         can_edit=principal.role in ("editor", "admin"), communication_id=communication.id, version=selected.id,
     )
+
+
+def _where(detail: dict[str, Any]) -> dict[str, str]:
+    """Which variant a finding is about (``sms/es/text``) and the link it names, shown beside it."""
+    where = "/".join(str(detail[k]) for k in ("channel", "language", "field") if detail.get(k))
+    return {"where": where, "url": str(detail.get("url") or "")}
 
 
 def _frame_viewer(request: Request, session: Session = Depends(db_read_session)) -> Principal:

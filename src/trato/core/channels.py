@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from trato.core.i18n import N_
+
 Channel = Literal["email", "sms", "whatsapp", "push", "voice", "letter", "web"]
 
 CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "whatsapp", "push", "voice", "letter", "web")
 """Every channel, in the order pages list them. ``web`` is the web / in-app channel."""
+
+CHANNEL_LABELS: Final[dict[str, str]] = {
+    "email": N_("E-mail"), "sms": N_("SMS"), "whatsapp": N_("WhatsApp"), "push": N_("Push"), "voice": N_("Voice"),
+    "letter": N_("Letter"), "web": N_("Web / in-app"),
+}
+"""What the console calls each channel (catalogue ids: translate where shown)."""
 
 PHONE_CHANNELS: Final[frozenset[str]] = frozenset({"sms", "whatsapp", "voice"})
 """Channels that reach a customer at a phone number (identity kind ``phone``)."""

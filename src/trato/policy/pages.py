@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from trato.console.service import Principal
 from trato.console.web import NAV, NavEntry, language, page_router, render, requires
 from trato.core import i18n
+from trato.core.channels import CHANNEL_LABELS
 from trato.core.http import db_read_session
 from trato.core.i18n import N_
 from trato.policy import service
@@ -41,16 +42,25 @@ def _window(seconds: int, lang: str) -> str:
 def policy_page(request: Request, session: Session = Depends(db_read_session),
                 _: Principal = Depends(requires("viewer"))) -> Response:
     lang = language(request)
+    purposes = service.list_purposes(session)
+    purpose_names = {p.key: p.name_es if lang == "es" else p.name_en for p, _ in purposes}
+
+    def channel(name: str | None) -> str | None:
+        return i18n.gettext(lang, CHANNEL_LABELS[name]) if name in CHANNEL_LABELS else name
+
     return render(
         request, "policy/policy.html",
         purposes=[{"purpose": p, "name": p.name_es if lang == "es" else p.name_en,
                    "basis": i18n.gettext(lang, LEGAL_BASES.get(p.legal_basis, p.legal_basis)),
                    "topics": [t.name_es if lang == "es" else t.name_en for t in topics]}
-                  for p, topics in service.list_purposes(session)],
-        quiet=[{"purpose": q.purpose, "channel": q.channel, "exempt": q.exempt,
+                  for p, topics in purposes],
+        quiet=[{"purpose": purpose_names.get(q.purpose, q.purpose), "channel": q.channel,
+                "channel_name": channel(q.channel), "exempt": q.exempt,
                 "window": f"{_hhmm(q.start_minute)}–{_hhmm(q.end_minute)}"} for q in service.list_quiet_hours(session)],
-        caps=[{"max_count": c.max_count, "window": _window(c.window_seconds, lang), "purpose": c.purpose,
-               "channel": c.channel, "communication": c.communication} for c in service.list_caps(session)],
+        caps=[{"max_count": c.max_count, "window": _window(c.window_seconds, lang),
+               "purpose": purpose_names.get(c.purpose, c.purpose) if c.purpose else None,
+               "channel": channel(c.channel), "communication": c.communication} for c in service.list_caps(session)],
         suppressions=service.list_suppressions(session, limit=50),
         reasons={k: i18n.gettext(lang, v) for k, v in SUPPRESSION_REASONS.items()},
+        channel_name=channel,
     )
