@@ -77,7 +77,12 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
     since = as_utc(at) - _history_window(config)
     found: dict[str, CustomerContext] = {}
     for part in chunks(sorted(set(customer_ids)), 500):
-        profiles = {c.id: c for c in session.scalars(select(customers.Customer).where(customers.Customer.id.in_(part)))}
+        if len(part) == 1:  # one decision: the profile is usually in the session already
+            one = session.get(customers.Customer, part[0])
+            profiles = {one.id: one} if one is not None else {}
+        else:
+            profiles = {c.id: c for c in session.scalars(
+                select(customers.Customer).where(customers.Customer.id.in_(part)))}
         kinds: dict[str, dict[str, list[str]]] = {cid: {} for cid in profiles}
         for cid, kind, value in session.execute(select(
                 customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
