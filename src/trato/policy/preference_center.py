@@ -25,6 +25,7 @@ from trato.core.i18n import N_
 from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.policy import service
+from trato.policy.errors import BadLink
 from trato.policy.links import read_token
 from trato.policy.rules import CONSENT_SOURCES, ConsentState, effective_consent
 
@@ -176,12 +177,16 @@ async def save_preferences(request: Request, token: str, session: Session = Depe
 # -- one-click unsubscribe (RFC 8058) -----------------------------------------------------------
 
 
-def _unsubscribe_target(session: Session, token: str) -> tuple[Any, dict[str, Any]]:
-    payload = read_token("unsubscribe", token)
-    if payload.get("ch") not in CHANNELS or not isinstance(payload.get("p"), str):
-        from trato.policy.errors import BadLink
-
-        raise BadLink("this link is not valid")
+def _link_target(session: Session, kind: str, token: str) -> tuple[Any, dict[str, Any]]:
+    """The customer and payload of an unsubscribe or confirmation link whose purpose (and topic)
+    still exist: a link to something removed since is refused on the page, not half-applied."""
+    payload = read_token(kind, token)
+    config = service.load_config(session)
+    purpose, topic = payload.get("p"), payload.get("t") or ""
+    if (kind == "unsubscribe" and payload.get("ch") not in CHANNELS) or not isinstance(purpose, str) \
+            or purpose not in config.requires_consent or not isinstance(topic, str) \
+            or (topic and topic not in config.topics.get(purpose, ())):
+        raise BadLink("this link is not valid", details={"kind": kind})
     return customers.get_customer(session, payload["c"]), payload
 
 
@@ -199,7 +204,7 @@ def _purpose_label(session: Session, payload: dict[str, Any], lang: str) -> str:
 def unsubscribe_page(request: Request, token: str, session: Session = Depends(db_read_session)) -> Response:
     """Asks, changes nothing: mail scanners open links."""
     try:
-        customer, payload = _unsubscribe_target(session, token)
+        customer, payload = _link_target(session, "unsubscribe", token)
     except TratoError as exc:
         return _link_error(request, exc)
     lang = _lang(request, customer)
@@ -211,7 +216,7 @@ def unsubscribe_page(request: Request, token: str, session: Session = Depends(db
 def unsubscribe(request: Request, token: str, session: Session = Depends(db_session)) -> Response:
     """Unsubscribes at once (the mail client's one-click POST, or the confirm button)."""
     try:
-        customer, payload = _unsubscribe_target(session, token)
+        customer, payload = _link_target(session, "unsubscribe", token)
     except TratoError as exc:
         return _link_error(request, exc)
     service.set_consent(session, customer_id=customer.id, channel=payload["ch"], purpose=payload["p"],
@@ -229,8 +234,7 @@ def unsubscribe(request: Request, token: str, session: Session = Depends(db_sess
 @router.get("/c/{token}")
 def confirm_page(request: Request, token: str, session: Session = Depends(db_read_session)) -> Response:
     try:
-        payload = read_token("confirm", token)
-        customer = customers.get_customer(session, payload["c"])
+        customer, payload = _link_target(session, "confirm", token)
     except TratoError as exc:
         return _link_error(request, exc)
     lang = _lang(request, customer)
@@ -241,8 +245,7 @@ def confirm_page(request: Request, token: str, session: Session = Depends(db_rea
 @router.post("/c/{token}")
 def confirm(request: Request, token: str, session: Session = Depends(db_session)) -> Response:
     try:
-        payload = read_token("confirm", token)
-        customer = customers.get_customer(session, payload["c"])
+        customer, payload = _link_target(session, "confirm", token)
         service.confirm_email_opt_in(session, customer_id=customer.id, purpose=str(payload.get("p")),
                                      topic=payload.get("t") or None, proof=_proof(request, link="confirmation"))
     except TratoError as exc:
