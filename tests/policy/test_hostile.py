@@ -77,3 +77,36 @@ def test_a_link_for_a_purpose_removed_since_is_refused_on_the_page(client, defau
             assert response.status_code == 403 and "<html" in response.text.lower(), (path, method)
     with new_session(readonly=True) as s:
         assert service.consents_of(s, customer_id=cid) == []
+
+
+def test_the_preference_form_cannot_be_sent_from_another_site(client, defaults, make_customer):
+    cid = make_customer()
+    token = links.make_token("preferences", {"c": cid})
+    form = {"consent.marketing.newsletter.email": "1", "frequency": "weekly"}
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site", "origin": "null"},
+                    {"sec-fetch-site": "same-site"}):
+        response = client.post(f"/p/{token}", data=form, headers=headers, follow_redirects=False)
+        assert response.status_code == 403 and "<html" in response.text.lower()
+    with new_session(readonly=True) as s:
+        assert service.consents_of(s, customer_id=cid) == []
+        assert service.get_preference(s, customer_id=cid) is None
+    response = client.post(f"/p/{token}", data=form, headers={"origin": "http://testserver"}, follow_redirects=False)
+    assert response.status_code == 303
+    with new_session(readonly=True) as s:
+        states = {(c.channel, c.purpose, c.topic): c.state for c in service.consents_of(s, customer_id=cid)}
+        assert states[("email", "marketing", "newsletter")] == "granted"
+        assert service.get_preference(s, customer_id=cid).frequency == "weekly"
+
+
+def test_opening_an_unsubscribe_link_changes_nothing(client, defaults, make_customer):
+    cid = make_customer()
+    with unit_of_work() as s:
+        service.set_consent(s, customer_id=cid, channel="email", purpose="marketing", state="granted", source="form",
+                            actor="test")
+    url = service.unsubscribe_url(cid, "marketing", None, "email").removeprefix("http://127.0.0.1:8000")
+    for _ in range(3):
+        assert client.get(url).status_code == 200
+        assert client.head(url).status_code in (200, 405)
+    with new_session(readonly=True) as s:
+        assert [c.state for c in service.consents_of(s, customer_id=cid)] == ["granted"]
+        assert len(service.consent_history(s, customer_id=cid)) == 1
