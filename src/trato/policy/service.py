@@ -30,8 +30,8 @@ from trato.policy.config import (  # noqa: F401  (re-exported)
     update_purpose,
 )
 from trato.policy.consents import (  # noqa: F401  (re-exported)
-    KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
-    handle_inbound_keyword, list_suppressions, set_consent,
+    ConsentInput, KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
+    handle_inbound_keyword, list_suppressions, set_consent, set_consents,
 )
 from trato.policy.errors import BadLink, InvalidPolicy, PolicyObjectNotFound
 from trato.policy.links import make_url
