@@ -110,3 +110,16 @@ def test_opening_an_unsubscribe_link_changes_nothing(client, defaults, make_cust
     with new_session(readonly=True) as s:
         assert [c.state for c in service.consents_of(s, customer_id=cid)] == ["granted"]
         assert len(service.consent_history(s, customer_id=cid)) == 1
+
+
+def test_the_history_on_the_preference_center_names_purposes_in_the_customers_language(
+        client, defaults, make_customer):
+    cid = make_customer(locale="es-ES")
+    with unit_of_work() as s:
+        service.set_consent(s, customer_id=cid, channel="email", purpose="marketing", topic="newsletter",
+                            state="granted", source="form", actor="test")
+    page = client.get(f"/p/{links.make_token('preferences', {'c': cid})}").text
+    history = page[page.index('aria-labelledby="history-title"'):]
+    assert "Publicidad / Boletín" in history and "marketing / newsletter" not in history
+    page = client.get(f"/p/{links.make_token('preferences', {'c': cid})}?lang=en").text
+    assert "Marketing / Newsletter" in page[page.index('aria-labelledby="history-title"'):]

@@ -107,6 +107,15 @@ def _grid(session: Session, customer_id: str, lang: str) -> tuple[list[dict[str,
     return rows, channels
 
 
+def _purpose_names(session: Session, lang: str) -> dict[str, str]:
+    """Purposes (``key``) and topics (``purpose/key``) by their name in the customer's language."""
+    names = {}
+    for purpose, topics in service.list_purposes(session):
+        names[purpose.key] = purpose.name_es if lang == "es" else purpose.name_en
+        names.update({f"{purpose.key}/{t.key}": t.name_es if lang == "es" else t.name_en for t in topics})
+    return names
+
+
 @router.get("/p/{token}")
 def preference_center(request: Request, token: str, session: Session = Depends(db_read_session)) -> Response:
     try:
@@ -127,6 +136,7 @@ def preference_center(request: Request, token: str, session: Session = Depends(d
         history=history, state_labels={k: i18n.gettext(lang, v) for k, v in STATE_LABELS.items()},
         source_labels={k: i18n.gettext(lang, v) for k, v in CONSENT_SOURCES.items()},
         saved=request.query_params.get("saved") == "1", lang_query=f"?lang={lang}",
+        purpose_names=_purpose_names(session, lang),
     )
 
 
