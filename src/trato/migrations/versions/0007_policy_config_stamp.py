@@ -1,8 +1,8 @@
 """Contact policy: a configuration stamp, changed with every change to purposes, topics, quiet
 hours or caps, so that each process can cache the configuration and know when it is stale
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-28 00:40:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import trato.core.db
 
-revision = '0004'
-down_revision = '0003'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
