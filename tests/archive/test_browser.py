@@ -48,7 +48,7 @@ def test_search_open_an_email_see_it_styled_and_download_a_letter(page, admin_to
     page.screenshot(path="/tmp/trato-archive-entry.png", full_page=True)
     page.goto(f"/archive/{letter.id}")
     with page.expect_download() as caught:
-        page.get_by_role("link", name="Descargar pdf").click()
+        page.get_by_role("link", name="Descargar PDF").click()
     download = caught.value
     assert download.suggested_filename == f"{letter.id}-pdf.pdf"
     assert open(download.path(), "rb").read() == PDF

@@ -52,7 +52,7 @@ PART_LABELS = {
     "subject": N_("Subject"), "preheader": N_("Preheader"), "text": N_("Text"), "html": N_("HTML"),
     "title": N_("Title"), "body": N_("Body text"), "image": N_("Image"), "deep_link": N_("Deep link"),
     "ssml": N_("SSML script"), "template": N_("WhatsApp template"), "params": N_("Template values"),
-    "payload": N_("API payload"), "preview": N_("Preview text"), "pdf": N_("PDF document"),
+    "payload": N_("API payload"), "preview": N_("Preview text"), "pdf": N_("PDF"),
     "address": N_("Postal address"),
 }
 STATUS_LABELS = {

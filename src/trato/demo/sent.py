@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from trato.archive import service as archive
 from trato.content import service as content
 from trato.core.clock import parse_timestamp
@@ -30,7 +32,7 @@ ANSWERS: dict[str, tuple[str, timedelta, timedelta]] = {
     "Invoice Issued": ("invoice-ready", timedelta(minutes=30), timedelta(days=3)),
 }
 # Channels a demo send goes out on, best first; letters are left to the preview (a PDF each).
-CHANNEL_ORDER = ("email", "sms", "whatsapp", "push")
+CHANNEL_ORDER = ("email", "sms", "whatsapp")
 PER_TRANSACTION = 200
 
 
@@ -94,7 +96,7 @@ def archive_sends(sends: list[Send]) -> int:
     return archived
 
 
-def _archive(session: Any, communication: Any, send: Send) -> bool:
+def _archive(session: Session, communication: Any, send: Send) -> bool:
     if communication.approved_version_id is None:
         return False
     try:
