@@ -82,3 +82,30 @@ def send_body(world: dict[str, str]) -> Callable[..., dict[str, Any]]:
         return payload
 
     return body
+
+
+@pytest.fixture(scope="session")
+def _smtp_peer() -> Iterator[tuple[Any, Any]]:
+    from tests.delivery import smtp_peer
+
+    controller, mailbox = smtp_peer.start()
+    yield controller, mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server(_smtp_peer: tuple[Any, Any]) -> Iterator[Any]:
+    """The loopback SMTP server's mailbox (emptied for each test); ``.port`` is where it listens."""
+    controller, mailbox = _smtp_peer
+    mailbox.reset()
+    mailbox.port = controller.port
+    yield mailbox
+    mailbox.reset()
+
+
+@pytest.fixture
+def smtp_adapter(smtp_server: Any) -> Any:
+    from trato.delivery.channels.email import SmtpEmail, SmtpSettings
+
+    return SmtpEmail(SmtpSettings(host="127.0.0.1", port=smtp_server.port, starttls=False, timeout=5,
+                                  from_address="Banco Ejemplo <avisos@banco.example>"))

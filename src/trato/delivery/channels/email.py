@@ -62,13 +62,13 @@ class SmtpEmail(ChannelAdapter):
         mail["From"] = self.smtp.from_address
         mail["To"] = message.recipient
         mail["Subject"] = str(message.parts.get("subject", ""))
-        mail["Content-Language"] = message.language
         if not message.transactional and message.unsubscribe_url:
             mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         mail.set_content(str(message.parts.get("text", "")), subtype="plain", charset="utf-8")
         if message.parts.get("html"):
             mail.add_alternative(str(message.parts["html"]), subtype="html", charset="utf-8")
+        mail["Content-Language"] = message.language  # after the body: set_content drops Content-* headers
         return mail
 
     def send(self, message: OutgoingMessage) -> ProviderResult:
