@@ -350,6 +350,34 @@ def add_identity(session: Session, *, customer_id: str, kind: str, value: str, a
     return identity
 
 
+def record_events(session: Session, *, rows: list[dict[str, Any]]) -> int:
+    """Many timeline entries at once, each exactly as :func:`record_event` would store it
+    (``rows`` are full event rows for profiles already resolved): a (source, message_id) already
+    stored or repeated is skipped, and counts, last-seen and rollups follow. Returns how many went in."""
+    seen: set[tuple[str, str]] = set()
+    for part in chunks([r["message_id"] for r in rows], 500):
+        seen.update((source, message) for source, message in session.execute(
+            select(Event.source_id, Event.message_id).where(Event.message_id.in_(part))))
+    fresh = []
+    for row in rows:
+        if (row["source_id"], row["message_id"]) not in seen:
+            seen.add((row["source_id"], row["message_id"]))
+            fresh.append(row)
+    if not fresh:
+        return 0
+    writes.insert_events(session.connection(), fresh)
+    computed.apply_event_totals(session, [{
+        "customer_id": r["customer_id"], "n": 1, "first": r["occurred_at"], "last": r["occurred_at"],
+        "last_channel": r["channel"], "channel_at": r["occurred_at"], "purchases": 0, "last_purchase": None,
+    } for r in fresh])
+    rollups: dict[tuple[str, str, Any], int] = {}
+    for r in fresh:
+        key = (r["customer_id"], computed.rollup_name(r["kind"], r["name"]), r["occurred_at"].date())
+        rollups[key] = rollups.get(key, 0) + 1
+    computed.add_rollups(session, rollups)
+    return len(fresh)
+
+
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
     """Store timeline rows exactly once per (source, messageId); returns how many were new."""
     return writes.insert_events(session.connection(), rows)

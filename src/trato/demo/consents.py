@@ -4,7 +4,7 @@ About half the customers signed up to e-mail marketing on the web or in a store 
 newsletter only), a fifth later refused or unsubscribed, a third accepted SMS offers and a few
 sent BAJA / STOP; some answer surveys, some chose a preferred channel or fewer messages, and a
 handful of addresses bounced. The proof texts are in the customer's language. Everything goes
-through ``policy.service``, so it is history, audit and timeline like any other consent.
+through ``policy.service`` (its bulk path), so it is history, audit and timeline like any other consent.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,14 +50,16 @@ def _people(session: Session) -> Iterator[tuple[str, str, str, bool, bool]]:
             yield cid, users[cid], lang, "email" in kinds[cid], "phone" in kinds[cid]
 
 
-def _consent(session: Session, cid: str, user_id: str, n: int, **kwargs: object) -> None:
-    policy.set_consent(session, customer_id=cid, actor=ACTOR, message_id=f"demo-consent-{user_id}-{n}",
-                       **kwargs)  # type: ignore[arg-type]
-
-
-def _one(session: Session, rng: random.Random, person: tuple[str, str, str, bool, bool], anchor: datetime) -> int:
+def _one(session: Session, rng: random.Random, person: tuple[str, str, str, bool, bool], anchor: datetime,
+         batch: list[policy.ConsentInput]) -> int:
+    """Adds this person's consents to ``batch`` (written in bulk by the caller)."""
     cid, user_id, lang, has_email, has_phone = person
     written = 0
+
+    def _consent(session: Session, cid: str, user_id: str, n: int, *, topic: str | None = None,
+                 **kwargs: Any) -> None:
+        batch.append(policy.ConsentInput(customer_id=cid, message_id=f"demo-consent-{user_id}-{n}",
+                                         topic=topic or "", **kwargs))
 
     def day(low: int, high: int) -> datetime:
         return anchor - timedelta(days=rng.randint(low, high), minutes=rng.randint(0, 24 * 60 - 1))
@@ -115,11 +118,13 @@ def load_consents(*, seed: int, anchor: datetime) -> int:
         with unit_of_work() as session:
             part = people[start:start + CHUNK]
             done = policy.customers_with_consents(session, customer_ids=[p[0] for p in part])
+            batch: list[policy.ConsentInput] = []
             for person in part:
                 if person[0] in done:  # loaded before: a reload writes nothing
                     continue
                 rng = random.Random(f"trato-demo:{seed}:consents:{person[1]}")
-                written += _one(session, rng, person, anchor)
+                written += _one(session, rng, person, anchor, batch)
+            policy.set_consents(session, batch, actor=ACTOR)
     with unit_of_work() as session:  # a few addresses bounced for good
         rng = random.Random(f"trato-demo:{seed}:bounces")
         emails = sorted(v for v in session.scalars(select(customers.Identity.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -9,13 +11,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from trato.core import audit
+from trato.core.clock import utcnow
 from trato.core.channels import CHANNELS
 from trato.core.db import insert_for
 from trato.core.ids import new_id
 from trato.policy.errors import (
     InvalidPolicy, PolicyObjectNotFound, PurposeExists, PurposeInUse, UnknownChannel, UnknownPurpose, UnknownTopic,
 )
-from trato.policy.models import Consent, FrequencyCap, Purpose, QuietHours, Topic
+from trato.policy.models import ConfigStamp, Consent, FrequencyCap, Purpose, QuietHours, Topic
 from trato.policy.rules import CapRule, PolicyConfig
 
 LEGAL_BASES = ("consent", "contract", "legal_obligation", "legitimate_interest")
@@ -42,6 +45,19 @@ DEFAULT_QUIET_HOURS = (
 DEFAULT_CAPS = (("marketing", 3, 7 * 86400),)
 
 
+# The configuration each process last read, by the stamp it was read under (see ConfigStamp).
+_cache: dict[str, PolicyConfig] = {}
+_cache_lock = threading.Lock()
+
+
+def config_changed(session: Session) -> None:
+    """Give the configuration a new stamp, in the caller's transaction: every process (this one
+    included) reloads it at its next decision after the change commits, and not before."""
+    values = {"stamp": uuid.uuid4().hex, "changed_at": utcnow()}
+    session.execute(insert_for(session)(ConfigStamp).values(id=1, **values)
+                    .on_conflict_do_update(index_elements=["id"], set_=values))
+
+
 def install_defaults(session: Session) -> None:
     """The default purposes, topics, quiet hours and the marketing cap; existing ones are kept."""
     insert = insert_for(session)
@@ -59,10 +75,30 @@ def install_defaults(session: Session) -> None:
         for purpose, count, window in DEFAULT_CAPS:
             session.add(FrequencyCap(id=new_id("cap"), purpose=purpose, max_count=count, window_seconds=window))
     session.flush()
+    config_changed(session)
 
 
 def load_config(session: Session) -> PolicyConfig:
-    """Everything decisions read that is not about one customer, in four queries."""
+    """Everything decisions read that is not about one customer: one query for the stamp when
+    this process already read the configuration under that stamp, else five.
+
+    The stamp is read in the caller's transaction and changes in the same transaction as the
+    configuration, so the cached copy is exactly what the tables hold in this transaction's view,
+    across processes (a time-to-live would let a withdrawn purpose or a new cap be ignored until
+    it expires). Without a stamp row (tables filled by hand) nothing is cached.
+    """
+    stamp = session.scalar(select(ConfigStamp.stamp).where(ConfigStamp.id == 1))
+    if stamp is not None and (cached := _cache.get(stamp)) is not None:
+        return cached
+    config = _read_config(session)
+    if stamp is not None:
+        with _cache_lock:
+            _cache.clear()  # only the newest stamp is worth keeping
+            _cache[stamp] = config
+    return config
+
+
+def _read_config(session: Session) -> PolicyConfig:
     purposes = {p.key: p.requires_consent for p in session.scalars(select(Purpose))}
     topics: dict[str, set[str]] = {key: set() for key in purposes}
     for purpose, key in session.execute(select(Topic.purpose, Topic.key)):
@@ -124,6 +160,7 @@ def create_purpose(session: Session, *, key: str, name_en: str, name_es: str, le
     purpose = Purpose(key=key, name_en=name_en, name_es=name_es, legal_basis=_basis(legal_basis))
     session.add(purpose)
     session.flush()
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.purpose.create", object_type="purpose", object_id=key,
                  legal_basis=legal_basis)
     return purpose
@@ -137,6 +174,7 @@ def update_purpose(session: Session, *, key: str, actor: str, **changes: Any) ->
     for name, value in changes.items():
         if value is not None:
             setattr(purpose, name, value)
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.purpose.update", object_type="purpose", object_id=key,
                  changes={k: v for k, v in changes.items() if v is not None})
     return purpose
@@ -150,6 +188,7 @@ def delete_purpose(session: Session, *, key: str, actor: str) -> None:
     session.execute(delete(Topic).where(Topic.purpose == key))
     session.execute(delete(QuietHours).where(QuietHours.purpose == key))
     session.delete(purpose)
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.purpose.delete", object_type="purpose", object_id=key)
 
 
@@ -160,6 +199,7 @@ def create_topic(session: Session, *, purpose: str, key: str, name_en: str, name
     topic = Topic(purpose=purpose, key=key, name_en=name_en, name_es=name_es)
     session.add(topic)
     session.flush()
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.topic.create", object_type="topic",
                  object_id=f"{purpose}/{key}")
     return topic
@@ -170,6 +210,7 @@ def delete_topic(session: Session, *, purpose: str, key: str, actor: str) -> Non
     if topic is None:
         raise UnknownTopic(f"purpose {purpose} has no topic {key!r}", details={"topic": key})
     session.delete(topic)
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.topic.delete", object_type="topic", object_id=f"{purpose}/{key}")
 
 
@@ -195,6 +236,7 @@ def set_quiet_hours(session: Session, *, purpose: str, channel: str, start_minut
         session.add(rule)
     rule.start_minute, rule.end_minute, rule.exempt = start_minute, end_minute, exempt
     session.flush()
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.quiet_hours.set", object_type="quiet_hours",
                  object_id=f"{purpose}/{channel}", start=start_minute, end=end_minute, exempt=exempt)
     return rule
@@ -205,6 +247,7 @@ def delete_quiet_hours(session: Session, *, purpose: str, channel: str, actor: s
     if rule is None:
         raise PolicyObjectNotFound(f"no quiet-hours rule for {purpose} on {channel}", code="quiet_hours_not_found")
     session.delete(rule)
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.quiet_hours.delete", object_type="quiet_hours",
                  object_id=f"{purpose}/{channel}")
 
@@ -226,6 +269,7 @@ def create_cap(session: Session, *, max_count: int, window_seconds: int, purpose
                        max_count=max_count, window_seconds=window_seconds)
     session.add(cap)
     session.flush()
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.cap.create", object_type="cap", object_id=cap.id,
                  purpose=purpose, channel=channel, communication=communication, max_count=max_count,
                  window_seconds=window_seconds)
@@ -237,4 +281,5 @@ def delete_cap(session: Session, *, cap_id: str, actor: str) -> None:
     if cap is None:
         raise PolicyObjectNotFound(f"cap {cap_id} does not exist", code="cap_not_found")
     session.delete(cap)
+    config_changed(session)
     audit.record(session, actor=actor, action="policy.cap.delete", object_type="cap", object_id=cap_id)

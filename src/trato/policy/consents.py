@@ -10,16 +10,18 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trato.core import audit
 from trato.core.channels import PHONE_CHANNELS
 from trato.core.clock import utcnow
+from trato.core.db import chunks
 from trato.core.ids import new_id
 from trato.core.settings import get_settings
 from trato.customers import service as customers
@@ -27,6 +29,7 @@ from trato.customers.errors import CustomerNotFound
 from trato.policy.config import check_channels, get_purpose
 from trato.policy.errors import InvalidPolicy, PolicyObjectNotFound, UnknownTopic
 from trato.policy.models import Consent, ConsentChange, Purpose, Suppression, Topic
+from trato.policy.rules import PolicyConfig
 
 STATES = ("granted", "denied", "pending")
 SOURCES = ("form", "api", "import", "inbound", "agent", "preference_center", "double_opt_in", "unsubscribe",
@@ -93,6 +96,88 @@ def set_consent(
     )
     session.flush()
     return current
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentInput:
+    """One change for :func:`set_consents` (the arguments of :func:`set_consent`)."""
+
+    customer_id: str
+    channel: str
+    purpose: str
+    state: str
+    source: str
+    topic: str = ""
+    proof: dict[str, Any] | None = None
+    at: datetime | None = None
+    message_id: str | None = None
+
+
+def check_consent_input(session: Session, change: ConsentInput, *, config: PolicyConfig | None = None) -> None:
+    """Raise the error :func:`set_consent` would raise for this change's channel, purpose, topic,
+    state or source (the configuration comes from the process cache unless given)."""
+    from trato.policy.config import load_config
+
+    config = config or load_config(session)
+    check_channels([change.channel])
+    if change.purpose not in config.requires_consent:
+        get_purpose(session, change.purpose)  # raises UnknownPurpose
+    if change.topic and change.topic not in config.topics.get(change.purpose, ()):
+        _check_topic(session, change.purpose, change.topic)
+    if change.state not in STATES:
+        raise InvalidPolicy(f"consent state must be one of {', '.join(STATES)}", code="invalid_consent_state")
+    if change.source not in SOURCES:
+        raise InvalidPolicy(f"consent source must be one of {', '.join(SOURCES)}", code="invalid_consent_source")
+
+
+def set_consents(session: Session, changes: Sequence[ConsentInput], *, actor: str) -> int:
+    """Many consent changes at once (imports, the demo): exactly what :func:`set_consent` writes for
+    each one, in order (current state, history with proof, audit row, timeline entry), but read and
+    written in a few statements per batch. Every change is checked before anything is written: one
+    bad change raises and writes nothing. Returns how many changed something."""
+    from trato.policy.config import load_config
+
+    config = load_config(session)
+    for change in changes:
+        check_consent_input(session, change, config=config)
+    root = {cid: customers.get_customer(session, cid).id for cid in {c.customer_id for c in changes}}
+    current: dict[tuple[str, str, str, str], Consent] = {}
+    for part in chunks(sorted(set(root.values())), 500):
+        for consent in session.scalars(select(Consent).where(Consent.customer_id.in_(part))):
+            current[(consent.customer_id, consent.channel, consent.purpose, consent.topic)] = consent
+    history, audits, events = [], [], []
+    now = utcnow()
+    for change in changes:
+        cid, when = root[change.customer_id], change.at or now
+        key = (cid, change.channel, change.purpose, change.topic)
+        consent = current.get(key)
+        previous = consent.state if consent is not None else "unknown"
+        if previous == change.state:
+            continue
+        if consent is None:
+            consent = current[key] = Consent(customer_id=cid, channel=change.channel, purpose=change.purpose,
+                                             topic=change.topic)
+            session.add(consent)
+        consent.state, consent.source, consent.updated_at = change.state, change.source, when
+        history.append({"customer_id": cid, "channel": change.channel, "purpose": change.purpose,
+                        "topic": change.topic, "state": change.state, "previous": previous, "source": change.source,
+                        "proof": change.proof or {}, "actor": actor, "at": when})
+        audits.append({"actor": actor, "action": "policy.consent", "object_type": "customer", "object_id": cid,
+                       "details": {"channel": change.channel, "purpose": change.purpose, "topic": change.topic,
+                                   "state": change.state, "previous": previous, "source": change.source}})
+        events.append({"customer_id": cid, "origin_customer_id": cid, "source_id": "policy",
+                       "message_id": change.message_id or new_id("evt"), "kind": "consent",
+                       "name": f"Consent {change.state}", "channel": change.channel, "department": "compliance",
+                       "occurred_at": when, "received_at": now, "context": {}, "revenue_cents": None,
+                       "currency": None, "properties": {"purpose": change.purpose, "topic": change.topic or None,
+                                                        "state": change.state, "previous": previous,
+                                                        "source": change.source}})
+    if history:
+        session.flush()
+        session.execute(insert(ConsentChange), history)
+        session.execute(insert(audit.AuditEntry), audits)
+        customers.record_events(session, rows=events)
+    return len(history)
 
 
 def consents_of(session: Session, *, customer_id: str) -> list[Consent]:

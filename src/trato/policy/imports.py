@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
 from trato.core.clock import parse_timestamp
 from trato.core.db import unit_of_work
 from trato.core.errors import TratoError
 from trato.customers import service as customers
-from trato.policy.consents import set_consent
-from trato.policy.models import Consent
+from trato.policy.consents import ConsentInput, check_consent_input, set_consents
 
 PROOF_COLUMNS = ("wording", "ip", "user_agent", "form")
 CHUNK = 500
@@ -52,11 +50,9 @@ def _customer_id(session: Any, row: dict[str, str]) -> str:
     raise TratoError("a row needs customer_id, email or phone", code="customer_missing")
 
 
-def _apply(session: Any, row: dict[str, str], actor: str) -> bool:
-    """Store one row; True when it changed something."""
+def _change(session: Any, row: dict[str, str]) -> ConsentInput:
+    """The checked change a row asks for (raises the error that rejects the row)."""
     cid = _customer_id(session, row)
-    channel, purpose = (row.get("channel") or "").strip(), (row.get("purpose") or "").strip()
-    topic = (row.get("topic") or "").strip()
     state = (row.get("state") or "").strip().lower()
     if state not in ("granted", "denied"):
         raise TratoError("state must be granted or denied", code="invalid_consent_state")
@@ -65,16 +61,16 @@ def _apply(session: Any, row: dict[str, str], actor: str) -> bool:
         at = parse_timestamp(row["at"].strip())
         if at is None:
             raise TratoError(f"'at' is not an ISO 8601 time: {row['at']!r}", code="invalid_time")
-    before = session.scalar(select(Consent.state).where(
-        Consent.customer_id == cid, Consent.channel == channel, Consent.purpose == purpose, Consent.topic == topic))
-    proof = {k: row[k] for k in PROOF_COLUMNS if row.get(k)}
-    set_consent(session, customer_id=cid, channel=channel, purpose=purpose, topic=topic or None, state=state,
-                source="import", proof=proof, actor=actor, at=at)
-    return before != state
+    change = ConsentInput(customer_id=cid, channel=(row.get("channel") or "").strip(),
+                          purpose=(row.get("purpose") or "").strip(), topic=(row.get("topic") or "").strip(),
+                          state=state, source="import", at=at,
+                          proof={k: row[k] for k in PROOF_COLUMNS if row.get(k)})
+    check_consent_input(session, change)
+    return change
 
 
 def import_consents(path: Path, *, actor: str = "import") -> ConsentImport:
-    """Import a CSV of consents, committing every 500 rows."""
+    """Import a CSV of consents: rows are checked one by one and written in bulk, 500 per commit."""
     outcome = ConsentImport()
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
@@ -85,19 +81,25 @@ def import_consents(path: Path, *, actor: str = "import") -> ConsentImport:
         rows = list(enumerate(reader, start=2))
     for start in range(0, len(rows), CHUNK):
         with unit_of_work() as session:
+            good: list[tuple[int, ConsentInput]] = []
             for line, row in rows[start:start + CHUNK]:
                 outcome.read += 1
                 try:
-                    with session.begin_nested():
-                        changed = _apply(session, row, actor)
+                    good.append((line, _change(session, row)))
                 except TratoError as exc:
                     outcome.rejected.append(RejectedRow(line, exc.code, exc.message))
-                    continue
-                except DataError:
-                    outcome.rejected.append(RejectedRow(line, "unstorable_value", "a value cannot be stored"))
-                    continue
-                if changed:
-                    outcome.stored += 1
-                else:
-                    outcome.unchanged += 1
+            try:
+                with session.begin_nested():
+                    stored = set_consents(session, [change for _, change in good], actor=actor)
+            except DataError:  # a value the database cannot hold: find its row, one at a time
+                stored = 0
+                for line, change in list(good):
+                    try:
+                        with session.begin_nested():
+                            stored += set_consents(session, [change], actor=actor)
+                    except DataError:
+                        good.remove((line, change))
+                        outcome.rejected.append(RejectedRow(line, "unstorable_value", "a value cannot be stored"))
+            outcome.stored += stored
+            outcome.unchanged += len(good) - stored
     return outcome

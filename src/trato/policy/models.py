@@ -125,6 +125,19 @@ class QuietHours(Base):
     exempt: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ConfigStamp(Base):
+    """One row whose ``stamp`` changes (a fresh random value) in the same transaction as every
+    change to purposes, topics, quiet hours or caps: a process may reuse the configuration it
+    read under the stamp it reads now. Random, not a counter, so that an emptied and refilled
+    database never repeats a stamp a process has cached."""
+
+    __tablename__ = "policy_config_stamp"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stamp: Mapped[str] = mapped_column(String(40))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class FrequencyCap(Base):
     """At most ``max_count`` messages in a rolling ``window_seconds``, counting sends that match the
     cap's filters (a filter left empty matches everything: purpose only = across all channels)."""

@@ -25,6 +25,7 @@ from trato.core.i18n import N_
 from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.policy import service
+from trato.policy.errors import BadLink
 from trato.policy.links import read_token
 from trato.policy.rules import CONSENT_SOURCES, ConsentState, effective_consent
 
@@ -106,6 +107,15 @@ def _grid(session: Session, customer_id: str, lang: str) -> tuple[list[dict[str,
     return rows, channels
 
 
+def _purpose_names(session: Session, lang: str) -> dict[str, str]:
+    """Purposes (``key``) and topics (``purpose/key``) by their name in the customer's language."""
+    names = {}
+    for purpose, topics in service.list_purposes(session):
+        names[purpose.key] = purpose.name_es if lang == "es" else purpose.name_en
+        names.update({f"{purpose.key}/{t.key}": t.name_es if lang == "es" else t.name_en for t in topics})
+    return names
+
+
 @router.get("/p/{token}")
 def preference_center(request: Request, token: str, session: Session = Depends(db_read_session)) -> Response:
     try:
@@ -126,12 +136,31 @@ def preference_center(request: Request, token: str, session: Session = Depends(d
         history=history, state_labels={k: i18n.gettext(lang, v) for k, v in STATE_LABELS.items()},
         source_labels={k: i18n.gettext(lang, v) for k, v in CONSENT_SOURCES.items()},
         saved=request.query_params.get("saved") == "1", lang_query=f"?lang={lang}",
+        purpose_names=_purpose_names(session, lang),
     )
+
+
+def _same_origin(request: Request) -> bool:
+    """A page elsewhere that learnt the link must not submit the customer's preferences for them
+    (no cookies here, so the link is the credential). Browsers say where a form POST comes from in
+    Sec-Fetch-Site (reliable even with our no-referrer policy, under which Origin is "null");
+    older ones only in Origin. Clients that send neither are let through."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    allowed = {f"{request.url.scheme}://{request.headers.get('host', '')}".lower(),
+               get_settings().base_url.rstrip("/").lower()}
+    return origin.rstrip("/").lower() in allowed
 
 
 @router.post("/p/{token}")
 async def save_preferences(request: Request, token: str, session: Session = Depends(db_session)) -> Response:
     try:
+        if not _same_origin(request):
+            raise BadLink("this form was sent from another site", code="cross_site_form")
         payload = read_token("preferences", token)
         customer = customers.get_customer(session, payload["c"])
     except TratoError as exc:
@@ -176,12 +205,16 @@ async def save_preferences(request: Request, token: str, session: Session = Depe
 # -- one-click unsubscribe (RFC 8058) -----------------------------------------------------------
 
 
-def _unsubscribe_target(session: Session, token: str) -> tuple[Any, dict[str, Any]]:
-    payload = read_token("unsubscribe", token)
-    if payload.get("ch") not in CHANNELS or not isinstance(payload.get("p"), str):
-        from trato.policy.errors import BadLink
-
-        raise BadLink("this link is not valid")
+def _link_target(session: Session, kind: str, token: str) -> tuple[Any, dict[str, Any]]:
+    """The customer and payload of an unsubscribe or confirmation link whose purpose (and topic)
+    still exist: a link to something removed since is refused on the page, not half-applied."""
+    payload = read_token(kind, token)
+    config = service.load_config(session)
+    purpose, topic = payload.get("p"), payload.get("t") or ""
+    if (kind == "unsubscribe" and payload.get("ch") not in CHANNELS) or not isinstance(purpose, str) \
+            or purpose not in config.requires_consent or not isinstance(topic, str) \
+            or (topic and topic not in config.topics.get(purpose, ())):
+        raise BadLink("this link is not valid", details={"kind": kind})
     return customers.get_customer(session, payload["c"]), payload
 
 
@@ -199,7 +232,7 @@ def _purpose_label(session: Session, payload: dict[str, Any], lang: str) -> str:
 def unsubscribe_page(request: Request, token: str, session: Session = Depends(db_read_session)) -> Response:
     """Asks, changes nothing: mail scanners open links."""
     try:
-        customer, payload = _unsubscribe_target(session, token)
+        customer, payload = _link_target(session, "unsubscribe", token)
     except TratoError as exc:
         return _link_error(request, exc)
     lang = _lang(request, customer)
@@ -211,7 +244,7 @@ def unsubscribe_page(request: Request, token: str, session: Session = Depends(db
 def unsubscribe(request: Request, token: str, session: Session = Depends(db_session)) -> Response:
     """Unsubscribes at once (the mail client's one-click POST, or the confirm button)."""
     try:
-        customer, payload = _unsubscribe_target(session, token)
+        customer, payload = _link_target(session, "unsubscribe", token)
     except TratoError as exc:
         return _link_error(request, exc)
     service.set_consent(session, customer_id=customer.id, channel=payload["ch"], purpose=payload["p"],
@@ -229,8 +262,7 @@ def unsubscribe(request: Request, token: str, session: Session = Depends(db_sess
 @router.get("/c/{token}")
 def confirm_page(request: Request, token: str, session: Session = Depends(db_read_session)) -> Response:
     try:
-        payload = read_token("confirm", token)
-        customer = customers.get_customer(session, payload["c"])
+        customer, payload = _link_target(session, "confirm", token)
     except TratoError as exc:
         return _link_error(request, exc)
     lang = _lang(request, customer)
@@ -241,8 +273,7 @@ def confirm_page(request: Request, token: str, session: Session = Depends(db_rea
 @router.post("/c/{token}")
 def confirm(request: Request, token: str, session: Session = Depends(db_session)) -> Response:
     try:
-        payload = read_token("confirm", token)
-        customer = customers.get_customer(session, payload["c"])
+        customer, payload = _link_target(session, "confirm", token)
         service.confirm_email_opt_in(session, customer_id=customer.id, purpose=str(payload.get("p")),
                                      topic=payload.get("t") or None, proof=_proof(request, link="confirmation"))
     except TratoError as exc:

@@ -31,8 +31,8 @@ from trato.policy.config import (  # noqa: F401  (re-exported)
     update_purpose,
 )
 from trato.policy.consents import (  # noqa: F401  (re-exported)
-    KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
-    handle_inbound_keyword, list_suppressions, set_consent,
+    ConsentInput, KeywordOutcome, add_suppression, address_hash, consent_history, consents_of, delete_suppression,
+    handle_inbound_keyword, list_suppressions, set_consent, set_consents,
 )
 from trato.policy.errors import BadLink, InvalidPolicy, PolicyObjectNotFound
 from trato.policy.links import make_url
@@ -78,7 +78,12 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
     since = as_utc(at) - _history_window(config)
     found: dict[str, CustomerContext] = {}
     for part in chunks(sorted(set(customer_ids)), 500):
-        profiles = {c.id: c for c in session.scalars(select(customers.Customer).where(customers.Customer.id.in_(part)))}
+        if len(part) == 1:  # one decision: the profile is usually in the session already
+            one = session.get(customers.Customer, part[0])
+            profiles = {one.id: one} if one is not None else {}
+        else:
+            profiles = {c.id: c for c in session.scalars(
+                select(customers.Customer).where(customers.Customer.id.in_(part)))}
         kinds: dict[str, dict[str, list[str]]] = {cid: {} for cid in profiles}
         for cid, kind, value in session.execute(select(
                 customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
