@@ -7,10 +7,11 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trato.delivery.channels.base import ProviderResult
+from trato.delivery.service import BACKOFF_BASE, BACKOFF_CAP, retry_delay
 
 pytestmark = pytest.mark.usefixtures("immediate_queue")
 
@@ -140,11 +141,10 @@ def test_a_worker_killed_during_the_call_leaves_a_possibly_sent_message_not_a_du
     assert len(sandbox.find(message_id)) == 1
 
 
+@settings(deadline=None)
 @given(attempt=st.integers(1, 40), retry_after=st.none() | st.floats(0, 7200), seed=st.integers(0, 2**32))
 def test_backoff_grows_with_jitter_within_bounds_and_honours_retry_after(
         attempt: int, retry_after: float | None, seed: int) -> None:
-    from trato.delivery.service import BACKOFF_BASE, BACKOFF_CAP, retry_delay
-
     delay = retry_delay(attempt, retry_after=retry_after, rng=random.Random(seed))
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
     assert delay >= ceiling / 2
