@@ -100,3 +100,13 @@ def test_the_send_api_delivers_marketing_mail_over_smtp_with_the_policy_unsubscr
                     data={"List-Unsubscribe": "One-Click"}).status_code < 400
     again = api.post("/api/v1/messages", json=send_body(purpose="marketing", channels=["email"])).json()
     assert again["state"] == "refused"
+
+
+def test_it_sends_from_a_thread_that_already_runs_an_event_loop(smtp_adapter: Any, smtp_server: Any) -> None:
+    import asyncio
+
+    async def caller() -> Any:
+        return smtp_adapter.send(_mail())
+
+    assert asyncio.run(caller()).outcome == "accepted"
+    assert len(smtp_server.received) == 1

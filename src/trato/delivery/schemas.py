@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trato.core.channels import Channel
 from trato.delivery.models import Message, MessageEvent
+
+MAX_DATA_BYTES = 64 * 1024
 
 
 class CustomerRef(BaseModel):
@@ -40,6 +43,17 @@ class SendIn(BaseModel):
                                            description="fallback order; default: the communication's channels")
     purpose: str | None = Field(None, min_length=1, max_length=40)
     topic: str | None = Field(None, min_length=1, max_length=40)
+
+    @field_validator("data")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError as exc:  # e.g. an integer past 64 bits: no database column keeps it
+            raise ValueError(f"data cannot be stored: {exc}") from None
+        if size > MAX_DATA_BYTES:
+            raise ValueError(f"data is {size} bytes as JSON; at most {MAX_DATA_BYTES}")
+        return value
 
 
 class MessageEventOut(BaseModel):

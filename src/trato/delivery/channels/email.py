@@ -9,6 +9,7 @@ message is being handed over is ambiguous — the server may have queued it.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import ClassVar
@@ -73,7 +74,13 @@ class SmtpEmail(ChannelAdapter):
 
     def send(self, message: OutgoingMessage) -> ProviderResult:
         mail = self.build(message)
-        return asyncio.run(self._send(mail, message.recipient))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: a worker thread without a loop
+            return asyncio.run(self._send(mail, message.recipient))
+        # Called from a thread that runs a loop already (an async caller): a thread of its own.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self._send(mail, message.recipient)).result()
 
     async def _send(self, mail: EmailMessage, recipient: str) -> ProviderResult:
         settings = self.smtp
