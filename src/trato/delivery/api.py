@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from trato.console.auth import require
@@ -52,6 +53,44 @@ def send_message(
     # Past this point the send is done: a key whose commit failed stays claimed until it is stale.
     session.commit()
     return JSON(payload, status_code=ACCEPTED)
+
+
+@router.get("", response_model=list[MessageOut])
+def list_messages(
+    state: str | None = Query(None, max_length=16, description="e.g. dead (the dead letters) or possibly_sent"),
+    customer_id: str | None = Query(None, max_length=64),
+    limit: int = Query(50, ge=1, le=500),
+    session: Session = Depends(db_read_session),
+    _: Principal = Depends(require("viewer")),
+) -> list[MessageOut]:
+    """Messages newest first, by state and customer."""
+    found = service.list_messages(session, state=state, customer_id=customer_id, limit=limit)
+    return [MessageOut.of(m, service.events_of(session, m.id)) for m in found]
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=1000)
+
+
+@router.post("/{message_id}/requeue", response_model=MessageOut)
+def requeue_message(message_id: str, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("editor"))) -> MessageOut:
+    """Send a dead letter or a possibly sent message again (a person's decision)."""
+    message = service.requeue(session, message_id=message_id, actor=who.actor)
+    out = MessageOut.of(message, service.events_of(session, message.id))
+    session.commit()
+    return out
+
+
+@router.post("/{message_id}/resolve", response_model=MessageOut)
+def resolve_message(message_id: str, body: ResolveIn, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("editor"))) -> MessageOut:
+    """Confirm that a possibly sent message reached the provider: it is accepted, not sent again."""
+    message = service.resolve_as_sent(session, message_id=message_id, actor=who.actor, note=body.note)
+    out = MessageOut.of(message, service.events_of(session, message.id))
+    session.commit()
+    return out
 
 
 @router.get("/{message_id}", response_model=MessageOut)

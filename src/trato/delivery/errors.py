@@ -23,3 +23,9 @@ class IdempotencyKeyInFlight(Conflict):
     """The first request with this ``Idempotency-Key`` is still being handled."""
 
     code = "idempotency_key_in_flight"
+
+
+class MessageStateConflict(Conflict):
+    """What was asked does not fit the message's state (e.g. re-queuing one already accepted)."""
+
+    code = "message_state_conflict"

@@ -26,8 +26,8 @@ from trato.core.ids import new_id
 from trato.customers import service as customers
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
-from trato.delivery.errors import InvalidSend, MessageNotFound
-from trato.delivery.models import Message, MessageEvent
+from trato.delivery.errors import InvalidSend, MessageNotFound, MessageStateConflict
+from trato.delivery.models import STATES, Message, MessageEvent
 from trato.policy import service as policy
 from trato.policy.schemas import DecisionOut
 
@@ -173,6 +173,57 @@ def events_of(session: Session, message_id: str) -> list[MessageEvent]:
     """A message's state history, oldest first."""
     return list(session.scalars(select(MessageEvent).where(MessageEvent.message_id == message_id)
                                 .order_by(MessageEvent.id)))
+
+
+def list_messages(session: Session, *, state: str | None = None, customer_id: str | None = None,
+                  limit: int = 100) -> list[Message]:
+    """Messages newest first, e.g. the dead letters (``state="dead"``) or the possibly sent ones."""
+    if state is not None and state not in STATES:
+        raise InvalidSend(f"state must be one of {', '.join(STATES)}", code="invalid_state")
+    query = select(Message).order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Message.state == state)
+    if customer_id is not None:
+        query = query.where(Message.customer_id == customer_id)
+    return list(session.scalars(query))
+
+
+# -- what a person settles ------------------------------------------------------------------------
+
+
+def requeue(session: Session, *, message_id: str, actor: str) -> Message:
+    """Send a dead letter, or a possibly sent message, again — a person's decision, never automatic.
+
+    The attempts count starts again; the archived content is the one sent.
+    """
+    message = session.get(Message, message_id, with_for_update=True) or get_message(session, message_id)
+    if message.state not in ("dead", "possibly_sent"):
+        raise MessageStateConflict(f"a message that is {message.state} cannot be queued again; only dead "
+                                   "letters and possibly sent messages can", details={"state": message.state})
+    previous = message.state
+    message.attempts, message.not_before = 0, None
+    _transition(session, message, "queued", requeued_by=actor, previous=previous)
+    audit.record(session, actor=actor, action="delivery.requeue", object_type="message", object_id=message.id,
+                 previous=previous)
+    key = content.get_communication(session, message.communication_id).key
+    _timeline(session, message, key)
+    _after_commit(session, "deliver", message.id, None)
+    return message
+
+
+def resolve_as_sent(session: Session, *, message_id: str, actor: str, note: str = "") -> Message:
+    """A person confirms that a possibly sent message did reach the provider (e.g. from its logs)."""
+    message = session.get(Message, message_id, with_for_update=True) or get_message(session, message_id)
+    if message.state != "possibly_sent":
+        raise MessageStateConflict(f"only a possibly sent message can be resolved; this one is {message.state}",
+                                   details={"state": message.state})
+    now = utcnow()
+    message.accepted_at = now
+    _transition(session, message, "accepted", resolved_by=actor, note=note or None)
+    archive.record_status(session, status="accepted", at=now, message_id=message.id, details={"resolved_by": actor})
+    audit.record(session, actor=actor, action="delivery.resolve", object_type="message", object_id=message.id,
+                 note=note)
+    return message
 
 
 # -- the queue's steps ------------------------------------------------------------------------------
