@@ -13,6 +13,7 @@ from trato import __version__
 from trato.archive import api as archive_api
 from trato.delivery import api as delivery_api
 from trato.archive import pages as archive_pages
+from trato.delivery import pages as delivery_pages
 from trato.archive import service as archive_service
 from trato.console import api as console_api
 from trato.console import pages as console_pages
@@ -120,4 +121,5 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     content_pages.mount(app)
     app.include_router(archive_pages.router)
     app.include_router(archive_pages.content_router)
+    app.include_router(delivery_pages.router)
     return app
