@@ -1,7 +1,7 @@
 """Delivery: messages, their state history, idempotency keys of the send API
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-28 00:56:54
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import trato.core.db
 from sqlalchemy.dialects import postgresql
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
