@@ -150,3 +150,18 @@ def test_backoff_grows_with_jitter_within_bounds_and_honours_retry_after(
     assert delay >= ceiling / 2
     assert delay <= max(ceiling, retry_after or 0)
     assert delay >= (retry_after or 0)
+
+
+def test_a_channel_without_a_usable_adapter_is_retried_not_possibly_sent(
+        api: Any, send_body: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trato.delivery.channels import registry
+
+    monkeypatch.setenv("TRATO_CHANNEL_PROVIDERS", "email=carrier-pigeon")
+    previous = registry.use("email", None)
+    try:
+        message = api.post("/api/v1/messages", json=send_body(channels=["email"])).json()
+    finally:
+        registry.use("email", previous)
+    shown = api.get(f"/api/v1/messages/{message['id']}").json()
+    assert shown["state"] == "retrying"
+    assert "carrier-pigeon" in shown["last_error"]

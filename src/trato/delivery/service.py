@@ -22,6 +22,7 @@ from trato.content import service as content
 from trato.core import audit
 from trato.core.clock import iso, utcnow
 from trato.core.db import on_commit, unit_of_work
+from trato.core.errors import ConfigurationError
 from trato.core.ids import new_id
 from trato.customers import service as customers
 from trato.delivery.channels import registry
@@ -250,7 +251,10 @@ def deliver(message_id: str) -> str:
     if isinstance(claimed, str):
         return claimed
     outgoing, attempt = claimed
-    adapter = registry.adapter_for(outgoing.channel)
+    try:
+        adapter = registry.adapter_for(outgoing.channel)
+    except ConfigurationError as exc:  # nothing was handed over: a clear refusal, retried later
+        return _record(message_id, attempt, "none", ProviderResult.refused(exc.message))
     try:
         result = adapter.send(outgoing)
     except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
