@@ -165,3 +165,23 @@ def test_a_channel_without_a_usable_adapter_is_retried_not_possibly_sent(
     shown = api.get(f"/api/v1/messages/{message['id']}").json()
     assert shown["state"] == "retrying"
     assert "carrier-pigeon" in shown["last_error"]
+
+
+def test_the_sweeper_finds_messages_whose_task_was_lost(api: Any, sandbox: Any, send_body: Any) -> None:
+    from datetime import timedelta
+
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session
+    from trato.delivery import service, tasks
+
+    sandbox.fail_next(ProviderResult.refused("421 busy"))
+    retrying = api.post("/api/v1/messages", json=send_body()).json()["id"]
+    accepted = api.post("/api/v1/messages", json=send_body()).json()["id"]
+    with new_session(readonly=True) as s:
+        assert service.stuck_messages(s) == []  # the retry is not due yet
+        later = utcnow() + timedelta(hours=3)
+        assert service.stuck_messages(s, now=later) == [(retrying, "deliver")]  # not the accepted one
+    assert accepted != retrying
+    # The sweep (run here at once) enqueues; only due messages are picked up.
+    assert tasks.sweep_stuck_messages.call_local() == 0
+    assert len(sandbox.find(retrying)) == 0

@@ -337,6 +337,28 @@ def _possibly_sent(session: Session, message: Message, communication_key: str, e
     _timeline(session, message, communication_key)
 
 
+STUCK_QUEUED = timedelta(minutes=1)
+STUCK_SENDING = timedelta(minutes=5)  # far past any adapter's timeout
+
+
+def stuck_messages(session: Session, *, now: datetime | None = None, limit: int = 500) -> list[tuple[str, str]]:
+    """Messages whose task was lost (an enqueue that failed after commit, a worker that died —
+    the queue does not redeliver): (id, task) to enqueue again. Running them twice is harmless."""
+    now = now or utcnow()
+    found: list[tuple[str, str]] = []
+    rows = session.execute(select(Message.id, Message.state, Message.updated_at, Message.not_before).where(
+        Message.state.in_(("queued", "sending", "retrying", "deferred"))).order_by(Message.updated_at).limit(limit))
+    for message_id, state, updated_at, not_before in rows:
+        due = not_before or updated_at
+        if state == "queued" and updated_at < now - STUCK_QUEUED:
+            found.append((message_id, "deliver"))
+        elif state == "sending" and updated_at < now - STUCK_SENDING:
+            found.append((message_id, "deliver"))  # which marks it possibly_sent
+        elif state in ("retrying", "deferred") and due < now - STUCK_QUEUED:
+            found.append((message_id, "deliver" if state == "retrying" else "release_deferred"))
+    return found
+
+
 def retry_delay(attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None) -> float:
     """Seconds before retry number ``attempt``: exponential with full jitter over the upper half,
     never sooner than the provider's ``Retry-After``."""

@@ -6,6 +6,9 @@ from datetime import datetime
 
 import structlog
 
+from huey import crontab
+
+from trato.core.db import new_session
 from trato.core.queue import huey
 from trato.delivery import service
 
@@ -22,6 +25,16 @@ def deliver(message_id: str) -> str:
 def release_deferred(message_id: str) -> str:
     """A deferred message decided again at its time; sent at once when the policy now allows it."""
     return service.release_deferred(message_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_stuck_messages() -> int:
+    """Every minute: enqueue again the messages whose task was lost (see ``service.stuck_messages``)."""
+    with new_session(readonly=True) as session:
+        stuck = service.stuck_messages(session)
+    for message_id, task in stuck:
+        enqueue(task, message_id)
+    return len(stuck)
 
 
 TASKS = {"deliver": deliver, "release_deferred": release_deferred}
