@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from trato import __version__
 from trato.archive import api as archive_api
+from trato.delivery import api as delivery_api
 from trato.archive import pages as archive_pages
+from trato.delivery import pages as delivery_pages
 from trato.archive import service as archive_service
 from trato.console import api as console_api
 from trato.console import pages as console_pages
@@ -111,6 +113,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(content_api.router)
     app.include_router(content_api.blocks_router)
     app.include_router(archive_api.router)
+    app.include_router(delivery_api.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
@@ -118,4 +121,5 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     content_pages.mount(app)
     app.include_router(archive_pages.router)
     app.include_router(archive_pages.content_router)
+    app.include_router(delivery_pages.router)
     return app

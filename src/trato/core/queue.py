@@ -37,8 +37,12 @@ class EmbeddedConsumer(Consumer):
 
 def start_embedded_worker(workers: int = 2) -> EmbeddedConsumer:
     import trato.core.tasks  # noqa: F401  (registers the tasks)
+    import trato.delivery.tasks  # noqa: F401
 
-    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True)
+    # An idle SQLite queue is polled at least every 0.25 s (Huey backs off to 10 s by default):
+    # a transactional message must reach its provider well within a second.
+    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.02,
+                                backoff=1.5, max_delay=0.25)
     consumer.start()
     return consumer
 
@@ -46,5 +50,6 @@ def start_embedded_worker(workers: int = 2) -> EmbeddedConsumer:
 def run_worker(workers: int = 4) -> None:
     """A worker process (``trato worker``): runs until SIGINT/SIGTERM."""
     import trato.core.tasks  # noqa: F401
+    import trato.delivery.tasks  # noqa: F401
 
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()

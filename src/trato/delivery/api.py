@@ -1,0 +1,101 @@
+"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role) and
+``GET /api/v1/messages/{id}`` (its states, viewer role)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from trato.console.auth import require
+from trato.console.service import Principal
+from trato.core.http import JSON, db_read_session, db_session
+from trato.delivery import idempotency, service
+from trato.delivery.schemas import MessageOut, SendIn
+
+router = APIRouter(prefix="/api/v1/messages", tags=["delivery"])
+ACCEPTED = 202
+
+
+@router.post("", status_code=ACCEPTED, response_model=MessageOut,
+             responses={409: {"description": "a request with this Idempotency-Key is still in flight"},
+                        422: {"description": "invalid request, or this Idempotency-Key came with another body"}})
+def send_message(
+    body: SendIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1, max_length=255),
+    session: Session = Depends(db_session),
+    who: Principal = Depends(require("editor")),
+) -> JSON:
+    """Send a communication to a customer: decided by the contact policy, rendered, archived and
+    queued; deferred or refused with the reasons when the policy says so."""
+    principal = f"{who.kind}:{who.id}"
+    if idempotency_key is not None:
+        replay = idempotency.claim(principal=principal, key=idempotency_key,
+                                   body_sha256=idempotency.request_hash(body.model_dump(mode="json")))
+        if replay is not None:
+            return JSON(replay.response, status_code=replay.status_code, headers={"Idempotent-Replayed": "true"})
+    try:
+        kind, value = body.customer.reference()
+        customer_id = service.resolve_customer(session, kind=kind, value=value)
+        message = service.send(session, actor=who.actor, customer_id=customer_id, communication=body.communication,
+                               data=body.data, channels=list(body.channels) if body.channels else None,
+                               purpose=body.purpose, topic=body.topic, idempotency_key=idempotency_key)
+        payload = MessageOut.of(message, service.events_of(session, message.id)).model_dump(mode="json")
+        if idempotency_key is not None:
+            idempotency.complete(session, principal=principal, key=idempotency_key, status_code=ACCEPTED,
+                                 response=payload, message_id=message.id)
+        session.flush()
+    except BaseException:
+        session.rollback()
+        if idempotency_key is not None:
+            idempotency.release(principal=principal, key=idempotency_key)
+        raise
+    # Past this point the send is done: a key whose commit failed stays claimed until it is stale.
+    session.commit()
+    return JSON(payload, status_code=ACCEPTED)
+
+
+@router.get("", response_model=list[MessageOut])
+def list_messages(
+    state: str | None = Query(None, max_length=16, description="e.g. dead (the dead letters) or possibly_sent"),
+    customer_id: str | None = Query(None, max_length=64),
+    limit: int = Query(50, ge=1, le=500),
+    session: Session = Depends(db_read_session),
+    _: Principal = Depends(require("viewer")),
+) -> list[MessageOut]:
+    """Messages newest first, by state and customer."""
+    found = service.list_messages(session, state=state, customer_id=customer_id, limit=limit)
+    return [MessageOut.of(m, service.events_of(session, m.id)) for m in found]
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=1000)
+
+
+@router.post("/{message_id}/requeue", response_model=MessageOut)
+def requeue_message(message_id: str, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("editor"))) -> MessageOut:
+    """Send a dead letter or a possibly sent message again (a person's decision)."""
+    message = service.requeue(session, message_id=message_id, actor=who.actor)
+    out = MessageOut.of(message, service.events_of(session, message.id))
+    session.commit()
+    return out
+
+
+@router.post("/{message_id}/resolve", response_model=MessageOut)
+def resolve_message(message_id: str, body: ResolveIn, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("editor"))) -> MessageOut:
+    """Confirm that a possibly sent message reached the provider: it is accepted, not sent again."""
+    message = service.resolve_as_sent(session, message_id=message_id, actor=who.actor, note=body.note)
+    out = MessageOut.of(message, service.events_of(session, message.id))
+    session.commit()
+    return out
+
+
+@router.get("/{message_id}", response_model=MessageOut)
+def get_message(message_id: str, session: Session = Depends(db_read_session),
+                _: Principal = Depends(require("viewer"))) -> MessageOut:
+    """A message, its policy decision and every state it went through."""
+    message = service.get_message(session, message_id)
+    return MessageOut.of(message, service.events_of(session, message.id))

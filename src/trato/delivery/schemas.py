@@ -1,0 +1,99 @@
+"""Pydantic I/O of the send API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trato.core.channels import Channel
+from trato.delivery.models import Message, MessageEvent
+
+MAX_DATA_BYTES = 64 * 1024
+
+
+class CustomerRef(BaseModel):
+    """Exactly one of: the trato id, or an identity (user_id, email, phone)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(None, max_length=64)
+    user_id: str | None = Field(None, max_length=255)
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomerRef:
+        given = [name for name, value in self.model_dump().items() if value is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of id, user_id, email, phone")
+        return self
+
+    def reference(self) -> tuple[str, str]:
+        return next((name, value) for name, value in self.model_dump().items() if value is not None)
+
+
+class SendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: CustomerRef
+    communication: str = Field(min_length=1, max_length=80, description="the communication's id or key")
+    data: dict[str, Any] = Field(default_factory=dict)
+    channels: list[Channel] | None = Field(None, min_length=1, max_length=7,
+                                           description="fallback order; default: the communication's channels")
+    purpose: str | None = Field(None, min_length=1, max_length=40)
+    topic: str | None = Field(None, min_length=1, max_length=40)
+
+    @field_validator("data")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError as exc:  # e.g. an integer past 64 bits: no database column keeps it
+            raise ValueError(f"data cannot be stored: {exc}") from None
+        if size > MAX_DATA_BYTES:
+            raise ValueError(f"data is {size} bytes as JSON; at most {MAX_DATA_BYTES}")
+        return value
+
+
+class MessageEventOut(BaseModel):
+    state: str
+    at: datetime
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: MessageEvent) -> MessageEventOut:
+        return cls(state=event.state, at=event.at, details=event.details or {})
+
+
+class MessageOut(BaseModel):
+    id: str
+    state: str
+    customer_id: str
+    communication_id: str
+    purpose: str
+    topic: str | None
+    requested_channels: list[str]
+    channel: str | None
+    decision: dict[str, Any] | None
+    provider: str | None
+    provider_message_id: str | None
+    archive_entry_id: str | None
+    attempts: int
+    last_error: str | None
+    not_before: datetime | None
+    created_at: datetime
+    accepted_at: datetime | None
+    events: list[MessageEventOut]
+
+    @classmethod
+    def of(cls, message: Message, events: list[MessageEvent]) -> MessageOut:
+        return cls(
+            id=message.id, state=message.state, customer_id=message.customer_id,
+            communication_id=message.communication_id, purpose=message.purpose, topic=message.topic or None,
+            requested_channels=list(message.requested_channels or []), channel=message.channel,
+            decision=message.decision, provider=message.provider, provider_message_id=message.provider_message_id,
+            archive_entry_id=message.archive_entry_id, attempts=message.attempts, last_error=message.last_error,
+            not_before=message.not_before, created_at=message.created_at, accepted_at=message.accepted_at,
+            events=[MessageEventOut.of(e) for e in events],
+        )

@@ -1,0 +1,53 @@
+"""Delivery's queued work. Each task carries only a message id; the row says what is left to do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from huey import crontab
+
+from trato.core.db import new_session
+from trato.core.queue import huey
+from trato.delivery import service
+
+log = structlog.get_logger("trato.delivery")
+
+
+@huey.task()
+def deliver(message_id: str) -> str:
+    """One delivery attempt (see :func:`trato.delivery.service.deliver`)."""
+    return service.deliver(message_id)
+
+
+@huey.task()
+def release_deferred(message_id: str) -> str:
+    """A deferred message decided again at its time; sent at once when the policy now allows it."""
+    return service.release_deferred(message_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_stuck_messages() -> int:
+    """Every minute: enqueue again the messages whose task was lost (see ``service.stuck_messages``)."""
+    with new_session(readonly=True) as session:
+        stuck = service.stuck_messages(session)
+    for message_id, task in stuck:
+        enqueue(task, message_id)
+    return len(stuck)
+
+
+TASKS = {"deliver": deliver, "release_deferred": release_deferred}
+
+
+def enqueue(task: str, message_id: str, eta: datetime | None = None) -> None:
+    """Put a task on the queue, at ``eta`` when given (called after the unit of work commits)."""
+    try:
+        if eta is None:
+            TASKS[task](message_id)
+        else:
+            TASKS[task].schedule(args=(message_id,), eta=eta)
+    except Exception:
+        # The row is committed and says what is left to do; a failed enqueue must not fail the
+        # request that committed it.
+        log.exception("could not enqueue a delivery task", task=task, message_id=message_id)
