@@ -159,7 +159,8 @@ def serve(
     settings = _settings()
     folder = None
     if not no_folder:
-        folder = subprocess.Popen([sys.executable, "-m", "trato", "fold", "--nice", "10", "--parent", str(os.getpid())])
+        # The lowest CPU priority: under a burst the tracking edge keeps a core and the folder catches up after.
+        folder = subprocess.Popen([sys.executable, "-m", "trato", "fold", "--nice", "19", "--parent", str(os.getpid())])
     console.print(f"trato on [bold]http://{host}:{port}/[/bold] ({'SQLite' if settings.is_sqlite else 'PostgreSQL'})")
     try:
         uvicorn.run("trato.app:create_server", factory=True, host=host, port=port, log_level="warning",
