@@ -25,5 +25,11 @@ PHONE_CHANNELS: Final[frozenset[str]] = frozenset({"sms", "whatsapp", "voice"})
 """Channels that reach a customer at a phone number (identity kind ``phone``)."""
 
 
+ADDRESS_KIND: Final[dict[str, str]] = {
+    "email": "email", "sms": "phone", "whatsapp": "phone", "voice": "phone", "push": "device_token",
+}
+"""The identity kind whose value is a channel's address (``letter`` and ``web`` have none)."""
+
+
 def is_channel(name: str) -> bool:
     return name in CHANNELS

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from trato.archive import service as archive
 from trato.content import service as content
 from trato.core import audit
+from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import iso, utcnow
 from trato.core.db import on_commit, unit_of_work
 from trato.core.errors import ConfigurationError
@@ -36,7 +37,6 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = 2.0  # seconds before the first retry; doubled each attempt, with jitter
 BACKOFF_CAP = 3600.0
 # The identity kind that addresses each channel; the others are addressed by the customer id.
-ADDRESS_KIND = {"email": "email", "sms": "phone", "whatsapp": "phone", "voice": "phone", "push": "device_token"}
 CUSTOMER_REFERENCES = ("id", "user_id", "email", "phone")
 
 

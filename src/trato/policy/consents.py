@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from trato.core import audit
-from trato.core.channels import PHONE_CHANNELS
+from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import utcnow
 from trato.core.db import chunks
 from trato.core.ids import new_id
@@ -277,8 +277,8 @@ def handle_inbound_keyword(session: Session, *, channel: str, address: str, text
     action = "stop" if word in STOP_WORDS else "start" if word in START_WORDS else None
     if action is None:
         return KeywordOutcome(None, None, 0)
-    kind = "email" if channel == "email" else "phone" if channel in PHONE_CHANNELS else None
-    if kind is None:
+    kind = ADDRESS_KIND.get(channel)
+    if kind not in ("email", "phone"):
         raise InvalidPolicy(f"keywords come by e-mail or phone, not {channel}", code="keyword_channel")
     value = normal_address(kind, address)
     try:

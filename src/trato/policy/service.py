@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trato.core import audit, i18n
-from trato.core.channels import PHONE_CHANNELS
+from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import as_utc, utcnow
 from trato.core.db import chunks, insert_for
 from trato.core.settings import get_settings
@@ -43,20 +43,15 @@ from trato.policy.rules import (
     PolicyConfig, evaluate,
 )
 
-ADDRESS_CHANNELS = {"email": ("email",), "phone": tuple(sorted(PHONE_CHANNELS))}
+# The channels a suppressed e-mail address or phone number stops.
+ADDRESS_CHANNELS = {kind: tuple(sorted(ch for ch, k in ADDRESS_KIND.items() if k == kind)) for kind in ("email", "phone")}
 
 
 # -- preparing customers ------------------------------------------------------------------------
 
 
 def _reachable(kinds: dict[str, list[str]], traits: dict[str, Any]) -> frozenset[str]:
-    reachable = set()
-    if kinds.get("email"):
-        reachable.add("email")
-    if kinds.get("phone"):
-        reachable.update(PHONE_CHANNELS)
-    if kinds.get("device_token"):
-        reachable.add("push")
+    reachable = {channel for channel, kind in ADDRESS_KIND.items() if kinds.get(kind)}
     if kinds.get("user_id") or kinds.get("anonymous_id"):
         reachable.add("web")
     address = traits.get("address")
