@@ -12,6 +12,7 @@ from sqlalchemy import text
 from trato import __version__
 from trato.archive import api as archive_api
 from trato.delivery import api as delivery_api
+from trato.delivery import callbacks as delivery_callbacks
 from trato.archive import pages as archive_pages
 from trato.delivery import pages as delivery_pages
 from trato.archive import service as archive_service
@@ -114,6 +115,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(content_api.blocks_router)
     app.include_router(archive_api.router)
     app.include_router(delivery_api.router)
+    app.include_router(delivery_callbacks.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)
