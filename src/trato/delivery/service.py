@@ -259,7 +259,7 @@ def deliver(message_id: str) -> str:
         result = adapter.send(outgoing)
     except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
         result = ProviderResult.ambiguous(f"the {adapter.name} adapter failed: {type(exc).__name__}: {exc}")
-    return _record(message_id, attempt, adapter.name, result)
+    return _record(message_id, attempt, adapter.instance, result)
 
 
 def _claim(message_id: str) -> tuple[OutgoingMessage, int] | str:
