@@ -50,7 +50,7 @@ def adapter(meta: fake_meta.FakeMeta) -> Iterator[Any]:
     previous = registry.use("whatsapp", subject)
     yield subject
     registry.use("whatsapp", previous)
-    subject.http.close()
+    subject.close()
 
 
 @pytest.fixture

@@ -192,6 +192,9 @@ class WhatsAppCloud(ChannelAdapter):
         error = GraphError.of(response)
         return error.classify(response), error.code
 
+    def close(self) -> None:
+        self.http.close()
+
     # -- what to send -------------------------------------------------------------------------------
 
     def plan(self, message: OutgoingMessage) -> list[tuple[str, dict[str, Any]]]:
