@@ -270,3 +270,28 @@ def test_webhooks_for_another_provider_or_not_json_are_answered_clearly(
     other = meta.post_webhook(hook, {"object": "page", "entry": []})
     assert other.status_code == 200 and other.json()["statuses"] == 0
     assert client.post("/hooks/sandbox-x/whatsapp", content=b"{}").status_code == 404
+
+
+def test_meta_throttling_retries_later_and_silence_leaves_it_possibly_sent(
+        api: Any, world: dict[str, str], communications: dict[str, str], adapter: Any,
+        meta: fake_meta.FakeMeta) -> None:
+    from trato.delivery.channels.whatsapp import WhatsAppCloud
+
+    meta.error_next(400, 131056, "(#131056) (Business Account, Consumer Account) pair rate limit hit")
+    throttled = _send(api, world, "wa-invoice")
+    assert throttled["state"] == "retrying" and "131056" in throttled["last_error"]
+    assert throttled["events"][-1]["details"]["retry_at"] > throttled["events"][-1]["at"]
+
+    meta.error_next(401, 190, "Error validating access token: Session has expired.", subcode=463)
+    expired = _send(api, world, "wa-invoice")
+    assert expired["state"] == "retrying" and "190/463" in expired["last_error"]
+
+    meta.error_next(400, 131026, "(#131026) Message undeliverable")
+    assert _send(api, world, "wa-invoice")["state"] == "failed"
+
+    adapter.close()
+    adapter.settings = adapter.wa.model_copy(update={"timeout": 0.5})
+    adapter.http = WhatsAppCloud(adapter.settings).http  # a client with the short timeout
+    meta.hang_next()
+    hung = _send(api, world, "wa-invoice")
+    assert hung["state"] == "possibly_sent" and "ReadTimeout" in hung["last_error"]

@@ -98,7 +98,8 @@ def test_the_plan_follows_the_24_hour_window(meta: fake_meta.FakeMeta, last_inbo
 
 
 def test_a_session_message_needs_the_window(meta: fake_meta.FakeMeta, adapter: WhatsAppCloud) -> None:
-    parts = render_whatsapp(None, "es", {"mode": "session", "text": "Hola"}, lambda _n, s: s, "+34612345678")  # type: ignore[arg-type]
+    session = {"mode": "session", "text": "Hola"}
+    parts = render_whatsapp(None, "es", session, lambda _n, s: s, "+34612345678")  # type: ignore[arg-type]
     closed = adapter.send(_message(parts, last_inbound_at=iso(utcnow() - timedelta(days=2))))
     assert (closed.outcome, closed.permanent) == ("refused", True) and "template" in (closed.error or "")
     assert meta.requests == []

@@ -98,6 +98,7 @@ class FakeMeta:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes: no delayed-ACK stall
 
             def log_message(self, *args: Any) -> None:  # quiet
                 return None

@@ -168,13 +168,11 @@ class WhatsAppCloud(ChannelAdapter):
         except ValueError as exc:
             return ProviderResult.refused(str(exc), permanent=True)
         result = ProviderResult.refused("nothing to send", permanent=True)
-        for index, (kind, payload) in enumerate(attempts):
+        for index, (_kind, payload) in enumerate(attempts):
             result, code = self._post(payload)
             if code == OUTSIDE_WINDOW and index + 1 < len(attempts):
                 log.info("whatsapp window closed; sending the template", message_id=message.message_id)
                 continue
-            if result.outcome == "accepted":
-                log.info("whatsapp accepted", message_id=message.message_id, kind=kind)
             return result
         return result
 
