@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.delivery.conftest import approve_communication
 from tests.fakes import meta as fake_meta
@@ -295,3 +297,41 @@ def test_meta_throttling_retries_later_and_silence_leaves_it_possibly_sent(
     meta.hang_next()
     hung = _send(api, world, "wa-invoice")
     assert hung["state"] == "possibly_sent" and "ReadTimeout" in hung["last_error"]
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+_STATUS = st.fixed_dictionaries({"id": st.one_of(st.text(max_size=12), _JSON),
+                                 "status": st.sampled_from(["sent", "delivered", "read", "failed", "deleted", "x"])},
+                                optional={"timestamp": _JSON, "errors": st.lists(st.dictionaries(
+                                    st.sampled_from(["code", "title", "error_data"]), _JSON), max_size=2),
+                                    "pricing": _JSON})
+_MESSAGE = st.fixed_dictionaries({"from": st.one_of(st.sampled_from([ANA, "34699000111", "", "٣٤٦١٢٣٤٥٦٧٨"]), _JSON),
+                                  "id": st.one_of(st.text(min_size=1, max_size=12), _JSON),
+                                  "type": st.sampled_from(["text", "button", "interactive", "image", "location",
+                                                           "reaction", "contacts", "system", "unsupported"])},
+                                 optional={"text": _JSON, "button": _JSON, "interactive": _JSON, "image": _JSON,
+                                           "location": _JSON, "contacts": _JSON, "context": _JSON, "timestamp": _JSON})
+_VALUE = st.fixed_dictionaries({}, optional={"statuses": st.lists(_STATUS, max_size=2) | _JSON,
+                                             "messages": st.lists(_MESSAGE, max_size=2) | _JSON,
+                                             "contacts": _JSON, "metadata": _JSON})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(st.fixed_dictionaries({"id": _JSON, "changes": st.lists(st.fixed_dictionaries(
+    {"field": st.sampled_from(["messages", "account_update"]), "value": _VALUE | _JSON}), max_size=2) | _JSON}),
+    max_size=2))
+def test_any_signed_payload_is_applied_or_refused_clearly_never_a_crash(database_url: str, entries: Any) -> None:
+    """Meta signs what it sends, but its shapes change: whatever arrives is applied or answered 4xx."""
+    from trato.core.errors import TratoError
+    from trato.delivery.callbacks.meta import apply
+    from trato.delivery.channels.whatsapp import WhatsAppCloud, WhatsAppSettings
+
+    subject = WhatsAppCloud(WhatsAppSettings(token="t", phone_number_id="1"))
+    try:
+        counts = apply(subject, {"object": "whatsapp_business_account", "entry": entries})
+    except TratoError as error:
+        assert 400 <= error.status_code < 500
+    else:
+        assert set(counts) == {"statuses", "changed", "messages", "stored"}

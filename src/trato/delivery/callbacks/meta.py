@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ STATUSES = {"delivered": "delivered", "read": "read", "failed": "failed"}
 # The failures that say the number can never receive WhatsApp: suppressed for the channel.
 UNREACHABLE = frozenset({UNDELIVERABLE})
 MEDIA = ("image", "video", "audio", "document", "sticker")
+_WA_ID = re.compile(r"[1-9][0-9]{6,14}")  # a WhatsApp id is the number in international form, digits only
 
 
 class SignatureRejected(BadSignature):
@@ -115,10 +117,8 @@ def apply(adapter: WhatsAppCloud, payload: dict[str, Any]) -> dict[str, int]:
     provider = adapter.instance
     with unit_of_work() as session:
         for value in _values(payload):
-            names = {str(c.get("wa_id")): (c.get("profile") or {}).get("name")
-                     for c in _list(value.get("contacts")) if isinstance(c, dict)}
-            number = (value.get("metadata") or {}).get("phone_number_id") if isinstance(
-                value.get("metadata"), dict) else None
+            names = {str(c.get("wa_id")): _dict(c.get("profile")).get("name") for c in _list(value.get("contacts"))}
+            number = _dict(value.get("metadata")).get("phone_number_id")
             for status in _list(value.get("statuses")):
                 counts["statuses"] += 1
                 counts["changed"] += _status(session, provider, status)
@@ -131,14 +131,18 @@ def apply(adapter: WhatsAppCloud, payload: dict[str, Any]) -> dict[str, int]:
 def _values(payload: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for entry in _list(payload.get("entry")):
-        for change in _list(entry.get("changes") if isinstance(entry, dict) else None):
-            if isinstance(change, dict) and change.get("field") == "messages" and isinstance(change.get("value"), dict):
+        for change in _list(entry.get("changes")):
+            if change.get("field") == "messages" and isinstance(change.get("value"), dict):
                 found.append(change["value"])
     return found
 
 
-def _list(value: Any) -> list[Any]:
+def _list(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _when(value: Any) -> datetime | None:
@@ -157,14 +161,14 @@ def _status(session: Any, provider: str, status: dict[str, Any]) -> int:
     errors = _list(status.get("errors"))
     if errors:
         first = errors[0]
-        code = first.get("code")
-        data = first.get("error_data") if isinstance(first.get("error_data"), dict) else {}
+        code = first.get("code") if isinstance(first.get("code"), int) else None
+        data = _dict(first.get("error_data"))
         error = f"WhatsApp error {code}: {first.get('title') or first.get('message') or ''}".strip()
         if data.get("details"):
             error += f" ({data['details']})"
         permanent = code in UNREACHABLE
         details = {"error_code": code, "retryable": code not in PERMANENT}
-    pricing = status.get("pricing") if isinstance(status.get("pricing"), dict) else {}
+    pricing = _dict(status.get("pricing"))
     if pricing.get("category"):
         details["pricing_category"] = pricing["category"]
     outcome = feedback.apply_status(session, provider=provider, provider_message_id=wamid, status=state,
@@ -175,12 +179,12 @@ def _status(session: Any, provider: str, status: dict[str, Any]) -> int:
 
 def _inbound(session: Any, provider: str, message: dict[str, Any], names: dict[str, Any], number: Any) -> int:
     sender, wamid = str(message.get("from") or ""), message.get("id")
-    if not sender.isdigit() or not isinstance(wamid, str) or not wamid:
+    if not _WA_ID.fullmatch(sender) or not isinstance(wamid, str) or not wamid:
         return 0
     text, media, details = _content(message)
     details.update({"type": message.get("type"), "profile_name": names.get(sender), "phone_number_id": number})
-    context = message.get("context")
-    if isinstance(context, dict) and context.get("id"):
+    context = _dict(message.get("context"))
+    if context.get("id"):
         details["in_reply_to"] = context["id"]  # the wamid of our message they answered
     outcome = feedback.receive_inbound(session, channel="whatsapp", provider=provider, sender=f"+{sender}",
                                        text=text, provider_message_id=wamid, at=_when(message.get("timestamp")),
@@ -191,14 +195,14 @@ def _inbound(session: Any, provider: str, message: dict[str, Any], names: dict[s
 def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
     """The text a person reads, the media's ids (fetched later through the Graph API) and what else to keep."""
     kind = str(message.get("type") or "")
-    body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    body = _dict(message.get(kind))
     if kind == "text":
         return str(body.get("body") or ""), [], {}
     if kind == "button":  # a quick-reply button of a template
         return str(body.get("text") or ""), [], {"button_payload": body.get("payload")}
     if kind == "interactive":
         reply_kind = str(body.get("type") or "")
-        reply = body.get(reply_kind) if isinstance(body.get(reply_kind), dict) else {}
+        reply = _dict(body.get(reply_kind))
         return str(reply.get("title") or ""), [], {"reply_id": reply.get("id"), "reply_type": reply_kind}
     if kind in MEDIA:
         item = {k: body.get(k) for k in ("id", "mime_type", "sha256", "filename") if body.get(k)}
@@ -210,6 +214,6 @@ def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]], dict[s
     if kind == "reaction":
         return str(body.get("emoji") or ""), [], {"reacted_to": body.get("message_id")}
     if kind == "contacts":
-        shared = [str((c.get("name") or {}).get("formatted_name") or "") for c in _list(message.get("contacts"))]
+        shared = [str(_dict(c.get("name")).get("formatted_name") or "") for c in _list(message.get("contacts"))]
         return ", ".join(n for n in shared if n), [], {}
     return "", [], {"unsupported": True}
