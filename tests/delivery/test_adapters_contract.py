@@ -7,6 +7,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import BaseModel
 
@@ -16,6 +17,19 @@ from trato.delivery.channels.base import ChannelAdapter, Limits, OutgoingMessage
 PARTS = {
     "email": {"subject": "Tu factura F-1", "html": "<p>Hola Ana</p>", "text": "Hola Ana", "preheader": ""},
     "sms": {"text": "Hola Ana: tu factura F-1 ya está disponible."},
+}
+_WA_TEMPLATE = {"name": "contract_check", "language": "es", "category": "UTILITY",
+                "components": [{"type": "BODY", "text": "Hola {{1}}: tu factura F-1 ya está disponible."}]}
+PARTS["whatsapp"] = {  # what the archive holds for a WhatsApp template (content.channel_parts.whatsapp)
+    "template": orjson.dumps(_WA_TEMPLATE).decode(),
+    "params": orjson.dumps({"header": [], "body": ["Ana"]}).decode(),
+    "preview": orjson.dumps({"header": None, "body": "Hola Ana: tu factura F-1 ya está disponible.",
+                             "footer": None, "buttons": []}).decode(),
+    "payload": orjson.dumps({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "34612345678",
+                             "type": "template", "template": {
+                                 "name": "contract_check", "language": {"code": "es"},
+                                 "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]}
+                             }).decode(),
 }
 RECIPIENT = {"email": "ana@example.com", "push": "device-token-1", "web": "cus_ANA", "letter": "cus_ANA"}
 
@@ -40,7 +54,25 @@ def _smtp(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], 
     return adapter, break_it
 
 
-ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp}
+def _whatsapp(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from tests.delivery.smtp_peer import free_port
+    from tests.fakes import meta
+    from trato.delivery.channels.whatsapp import WhatsAppCloud, WhatsAppSettings
+
+    fake = meta.running()
+    fake.reset()
+    fake.register(_WA_TEMPLATE)
+    adapter = WhatsAppCloud(WhatsAppSettings(token=fake.token, phone_number_id=fake.phone_number_id,
+                                             base_url=fake.url, timeout=5))
+    request.addfinalizer(adapter.close)
+
+    def break_it() -> None:  # nothing listens there: connection refused
+        adapter.settings = adapter.wa.model_copy(update={"base_url": f"http://127.0.0.1:{free_port()}"})
+
+    return adapter, break_it
+
+
+ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "whatsapp": _whatsapp}
 
 
 def _message(channel: str, n: int = 1) -> OutgoingMessage:
@@ -113,4 +145,4 @@ def test_registry_uses_the_configured_provider(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TRATO_CHANNEL_PROVIDERS", "fax")
     with pytest.raises(ConfigurationError):
         registry.configured_providers()
-    assert registry.BUILT_IN == {"smtp": SmtpEmail, "sandbox": Sandbox}
+    assert {"smtp": SmtpEmail, "sandbox": Sandbox}.items() <= registry.BUILT_IN.items()

@@ -278,12 +278,17 @@ def _claim(message_id: str) -> tuple[OutgoingMessage, int] | str:
         message.attempts += 1
         _transition(session, message, "sending", attempt=message.attempts)
         transactional = message.purpose == "transactional"
+        metadata: dict[str, Any] = {"communication": key}
+        if message.channel == "whatsapp":  # free text only within 24 h of the customer's last message
+            last = customers.last_event_at(session, customer_id=message.customer_id, kind="message_received",
+                                           channel="whatsapp")
+            metadata["last_inbound_at"] = iso(last) if last else None
         outgoing = OutgoingMessage(
             message_id=message.id, channel=message.channel, recipient=message.recipient, parts=dict(parts),
             customer_id=message.customer_id, language=message.language or "es", transactional=transactional,
             unsubscribe_url=None if transactional else policy.unsubscribe_url(
                 message.customer_id, message.purpose, message.topic or None, message.channel),
-            metadata={"communication": key},
+            metadata=metadata,
         )
         return outgoing, message.attempts
 

@@ -12,3 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 router = APIRouter(prefix="/hooks", tags=["provider callbacks"])
+
+from trato.delivery.callbacks import meta  # noqa: E402  (each provider's routes, after the router exists)
+
+router.include_router(meta.router)

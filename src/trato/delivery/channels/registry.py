@@ -16,9 +16,11 @@ from trato.core.errors import ConfigurationError
 from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
 from trato.delivery.channels.sandbox import Sandbox
+from trato.delivery.channels.whatsapp import WhatsAppCloud
 
 GROUP = "trato.channels"
 BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandbox}
+BUILT_IN["whatsapp"] = WhatsAppCloud
 
 _lock = threading.Lock()
 _active: dict[str, ChannelAdapter] = {}
