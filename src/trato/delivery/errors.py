@@ -47,3 +47,13 @@ class InvalidCallback(InvalidInput):
     """A signed provider callback whose content cannot be understood."""
 
     code = "invalid_callback"
+
+
+class InvalidPushRegistration(InvalidInput):
+    """A device token or browser subscription that cannot be registered as given."""
+
+    code = "invalid_push_registration"
+
+
+class PushRegistrationNotFound(NotFound):
+    code = "push_registration_not_found"
