@@ -245,3 +245,23 @@ def test_settings_from_one_url_and_check(vapid_keys: tuple[str, str]) -> None:
         WebPush(WebPush.settings_from_url("webpush://?vapid_private_key=bm90LWEta2V5&subject=mailto:a@b.example"))
     with pytest.raises(ConfigurationError):
         WebPush()
+
+
+def test_a_merge_keeps_the_device_and_an_erasure_forgets_it(api: Any, world: dict[str, str],
+                                                            webpush_service: Any, browser: Any) -> None:
+    from sqlalchemy import func, select
+
+    from trato.core.db import unit_of_work
+    from trato.delivery.models import PushRegistration
+
+    luis = api.post("/api/v1/customers", json={"traits": {"first_name": "Luis"}}).json()["customer"]
+    registration = register(api, luis["id"], platform="webpush", subscription=browser.subscription())
+    merged = api.post(f"/api/v1/customers/{world['customer_id']}/merge", json={"other_id": luis["id"]})
+    assert merged.status_code == 201, merged.text
+    listed = api.get(f"/api/v1/customers/{world['customer_id']}/push-registrations").json()
+    assert [r["id"] for r in listed] == [registration["id"]]
+
+    erased = api.post(f"/api/v1/customers/{world['customer_id']}/privacy-erase")
+    assert erased.status_code == 200, erased.text
+    with unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(PushRegistration)) == 0

@@ -421,3 +421,8 @@ def remove_identity(session: Session, *, kind: str, value: str, actor: str) -> s
     audit.record(session, actor=actor, action="customer.identity.remove", object_type="customer", object_id=owner,
                  identity=f"{kind}:{value}")
     return owner
+
+
+def profiles_of(session: Session, customer_id: str) -> list[str]:
+    """The profile and every profile merged into it, directly or through others."""
+    return erasure.profiles_of(session, customer_id)

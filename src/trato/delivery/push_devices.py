@@ -208,3 +208,15 @@ def forget(*, registration_id: str, provider: str, reason: str) -> bool:
                      reason=reason[:200])
     log.info("push registration removed", registration_id=registration_id, provider=provider, reason=reason[:200])
     return True
+
+
+def erase_customer(session: Session, *, customer_id: str, actor: str) -> int:
+    """A privacy erasure: the person's devices and browsers are forgotten (tokens and endpoints
+    identify a device). Returns how many registrations were removed."""
+    profiles = customers.profiles_of(session, customer_id)
+    found = list(session.scalars(select(PushRegistration).where(PushRegistration.customer_id.in_(profiles))))
+    for registration in found:
+        _unlink(session, registration.id, actor)
+        session.delete(registration)
+    session.flush()
+    return len(found)
