@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trato.core import audit
@@ -122,10 +123,18 @@ def register(session: Session, *, customer_id: str, platform: str, actor: str, t
     found = session.scalar(select(PushRegistration).where(PushRegistration.platform == platform,
                                                           PushRegistration.token_sha256 == _digest(token)))
     if found is None:
-        found = PushRegistration(id=new_id("pdev"), customer_id=customer.id, platform=platform, token=token,
-                                 token_sha256=_digest(token), created_by=actor, created_at=now)
-        session.add(found)
-    elif _owner(session, found.id) != customer.id:
+        candidate = PushRegistration(id=new_id("pdev"), customer_id=customer.id, platform=platform, token=token,
+                                     token_sha256=_digest(token), created_by=actor, created_at=now, updated_at=now)
+        try:
+            with session.begin_nested():  # the app may register the same token twice at once
+                session.add(candidate)
+            found = candidate
+        except IntegrityError:
+            found = session.scalar(select(PushRegistration).where(PushRegistration.platform == platform,
+                                                                  PushRegistration.token_sha256 == _digest(token)))
+            if found is None:
+                raise
+    if _owner(session, found.id) != customer.id:
         _unlink(session, found.id, actor)
         found.customer_id = customer.id
     found.p256dh, found.auth, found.label, found.updated_at = p256dh, auth, label, now
