@@ -265,3 +265,16 @@ def test_a_merge_keeps_the_device_and_an_erasure_forgets_it(api: Any, world: dic
     assert erased.status_code == 200, erased.text
     with unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(PushRegistration)) == 0
+
+
+def test_web_apps_read_the_application_server_key(api: Any, webpush_adapter: Any, sandbox: Any) -> None:
+    from trato.delivery.channels import registry
+
+    other = api.get("/api/v1/push/application-server-key")
+    assert other.status_code == 404 and other.json()["error"]["code"] == "push_not_webpush"
+    previous = registry.use("push", webpush_adapter)
+    try:
+        assert api.get("/api/v1/push/application-server-key").json() == {
+            "application_server_key": webpush_adapter.public_key}
+    finally:
+        registry.use("push", previous)

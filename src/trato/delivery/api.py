@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 
 from trato.console.auth import require
 from trato.console.service import Principal
+from trato.core.errors import ConfigurationError
 from trato.core.http import JSON, db_read_session, db_session
 from trato.customers import service as customers_service
 from trato.delivery import idempotency, push_devices, service
+from trato.delivery.errors import PushNotWebPush
 from trato.delivery.schemas import MessageOut, PushRegistrationIn, PushRegistrationOut, SendIn
 
 router = APIRouter(prefix="/api/v1/messages", tags=["delivery"])
@@ -104,10 +106,10 @@ def get_message(message_id: str, session: Session = Depends(db_read_session),
 
 # -- push registrations: the devices and browsers an app registers for a customer ------------------
 
-push_router = APIRouter(prefix="/api/v1/customers", tags=["delivery"])
+push_router = APIRouter(tags=["delivery"])
 
 
-@push_router.post("/{customer_id}/push-registrations", status_code=201, response_model=PushRegistrationOut)
+@push_router.post("/api/v1/customers/{customer_id}/push-registrations", status_code=201, response_model=PushRegistrationOut)
 def register_push(customer_id: str, body: PushRegistrationIn, session: Session = Depends(db_session),
                   who: Principal = Depends(require("editor"))) -> PushRegistrationOut:
     """Register a device (``fcm`` + token) or a browser (``webpush`` + subscription) to receive the
@@ -120,7 +122,7 @@ def register_push(customer_id: str, body: PushRegistrationIn, session: Session =
     return out
 
 
-@push_router.get("/{customer_id}/push-registrations", response_model=list[PushRegistrationOut])
+@push_router.get("/api/v1/customers/{customer_id}/push-registrations", response_model=list[PushRegistrationOut])
 def list_push(customer_id: str, session: Session = Depends(db_read_session),
               _: Principal = Depends(require("viewer"))) -> list[PushRegistrationOut]:
     """The customer's registered devices and browsers, newest first."""
@@ -128,10 +130,26 @@ def list_push(customer_id: str, session: Session = Depends(db_read_session),
     return [PushRegistrationOut.of(r, owner) for r in push_devices.registrations_of(session, customer_id)]
 
 
-@push_router.delete("/{customer_id}/push-registrations/{registration_id}", status_code=204)
+@push_router.delete("/api/v1/customers/{customer_id}/push-registrations/{registration_id}", status_code=204)
 def unregister_push(customer_id: str, registration_id: str, session: Session = Depends(db_session),
                     who: Principal = Depends(require("editor"))) -> Response:
     """Stop sending push to one device or browser (the app signed out, the user turned push off)."""
     push_devices.unregister(session, customer_id=customer_id, registration_id=registration_id, actor=who.actor)
     session.commit()
     return Response(status_code=204)
+
+
+@push_router.get("/api/v1/push/application-server-key")
+def webpush_key(_: Principal = Depends(require("viewer"))) -> dict[str, str]:
+    """The VAPID public key that web apps pass to ``pushManager.subscribe({applicationServerKey})``."""
+    from trato.delivery.channels import registry
+    from trato.delivery.channels.webpush import WebPush
+
+    try:
+        adapter = registry.adapter_for("push")
+    except ConfigurationError as exc:
+        raise PushNotWebPush(f"push is not configured: {exc.message}") from None
+    if not isinstance(adapter, WebPush):
+        raise PushNotWebPush(f"push is sent by {adapter.name}, not webpush: browsers subscribe through it",
+                             details={"adapter": adapter.name})
+    return {"application_server_key": adapter.public_key}

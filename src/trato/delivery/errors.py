@@ -57,3 +57,9 @@ class InvalidPushRegistration(InvalidInput):
 
 class PushRegistrationNotFound(NotFound):
     code = "push_registration_not_found"
+
+
+class PushNotWebPush(NotFound):
+    """Asked for the Web Push key while push goes through another adapter."""
+
+    code = "push_not_webpush"
