@@ -176,3 +176,14 @@ def test_settings_from_one_url_and_check(fcm_service: Any, tmp_path: Path) -> No
         Fcm.settings_from_url(f"fcm://{fcm_service.project}?credentials={tmp_path / 'bad.json'}")
     with pytest.raises(ConfigurationError):
         Fcm()
+
+
+def test_an_image_reaches_android_and_ios(fcm_adapter: Any, fcm_service: Any) -> None:
+    phone = fcm_service.install_app()
+    image = "https://cdn.banco.example/f7.png"
+    assert fcm_adapter.send(outgoing(phone, image=image)).outcome == "accepted"
+    sent = fcm_service.state.sent[-1].message
+    assert sent["notification"]["image"] == image
+    assert sent["apns"]["fcm_options"] == {"image": image}
+    assert sent["apns"]["payload"]["aps"] == {"mutable-content": 1}  # the app's extension fetches the image
+    assert sent["android"]["collapse_key"] == "invoice-push"

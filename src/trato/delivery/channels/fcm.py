@@ -191,8 +191,8 @@ class Fcm(ChannelAdapter):
         ttl = self._settings().ttl
         body: dict[str, Any] = {
             "token": token, "notification": notification, "data": data,
-            "android": {"priority": "high" if message.transactional else "normal", "ttl": f"{ttl}s",
-                        **({"notification": {"click_action": note.deep_link}} if note.deep_link else {})},
+            # The app opens ``data.deep_link`` itself (click_action is an intent action, not a URL).
+            "android": {"priority": "high" if message.transactional else "normal", "ttl": f"{ttl}s"},
             "apns": {"headers": {"apns-priority": "10" if message.transactional else "5",
                                  "apns-expiration": str(int(time.time()) + ttl)},
                      "payload": {"aps": {"mutable-content": 1} if note.image else {}},
