@@ -179,6 +179,8 @@ def test_settings_from_one_url_and_check(fcm_service: Any, tmp_path: Path) -> No
 
 
 def test_an_image_reaches_android_and_ios(fcm_adapter: Any, fcm_service: Any) -> None:
+    from trato.delivery.channels.fcm import Fcm
+
     phone = fcm_service.install_app()
     image = "https://cdn.banco.example/f7.png"
     assert fcm_adapter.send(outgoing(phone, image=image)).outcome == "accepted"
@@ -186,4 +188,9 @@ def test_an_image_reaches_android_and_ios(fcm_adapter: Any, fcm_service: Any) ->
     assert sent["notification"]["image"] == image
     assert sent["apns"]["fcm_options"] == {"image": image}
     assert sent["apns"]["payload"]["aps"] == {"mutable-content": 1}  # the app's extension fetches the image
-    assert sent["android"]["collapse_key"] == "invoice-push"
+    assert "collapse_key" not in sent["android"]  # off by default: another invoice must not replace this one
+    collapsing = Fcm(fcm_adapter.settings.model_copy(update={"collapse_per_communication": True}))
+    assert collapsing.send(outgoing(phone)).outcome == "accepted"
+    sent = fcm_service.state.sent[-1].message
+    assert sent["android"]["collapse_key"] == sent["apns"]["headers"]["apns-collapse-id"] == "invoice-push"
+    collapsing.close()

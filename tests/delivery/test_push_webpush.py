@@ -61,7 +61,7 @@ def test_a_send_reaches_the_browser_encrypted_and_signed(api: Any, world: dict[s
     }
     assert received.headers["ttl"] == "86400"
     assert received.headers["urgency"] == "high"  # transactional
-    assert received.headers["topic"] == "invoice-push"
+    assert "topic" not in received.headers  # off by default: another invoice must not replace this one
     assert received.headers["content-encoding"] == "aes128gcm"
     assert received.claims["aud"] == webpush_service.origin
     assert received.claims["sub"] == "mailto:ops@banco.example"
@@ -183,6 +183,15 @@ def test_an_unknown_endpoint_or_another_vapid_key_fails_for_good(
     result = webpush_adapter.send(outgoing(registration))
     assert (result.outcome, result.permanent) == ("refused", True) and "403" in (result.error or "")
     assert webpush_service.state.rejected[-1][0] == 403
+
+
+def test_a_topic_per_communication_when_asked(webpush_adapter: Any, webpush_service: Any, registered: str) -> None:
+    from trato.delivery.channels.webpush import WebPush
+
+    collapsing = WebPush(webpush_adapter.settings.model_copy(update={"topic_per_communication": True}))
+    assert collapsing.send(outgoing(registered)).outcome == "accepted"
+    assert webpush_service.received[-1].headers["topic"] == "invoice-push"
+    collapsing.close()
 
 
 def test_a_notification_too_large_is_refused_before_sending(webpush_adapter: Any, webpush_service: Any,

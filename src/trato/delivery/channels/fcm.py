@@ -50,6 +50,10 @@ class FcmSettings(BaseModel):
     base_url: str = Field("https://fcm.googleapis.com", description="FCM's API root")
     token_uri: str = Field("", description="the OAuth 2 token endpoint; empty: the one in the credentials")
     ttl: int = Field(86400, ge=0, le=2419200, description="seconds FCM keeps an undelivered message")
+    # Off by default: two orders' "shipped" messages would otherwise replace each other offline.
+    collapse_per_communication: bool = Field(False, description="a newer message of one communication replaces "
+                                                                "the one still waiting (Android collapse_key, "
+                                                                "apns-collapse-id)")
     timeout: float = Field(10.0, gt=0, le=120)
 
     @field_validator("credentials")
@@ -119,6 +123,8 @@ class Fcm(ChannelAdapter):
         if parts.scheme not in cls.url_schemes:
             raise ConfigurationError("fcm", f"an FCM URL starts with fcm://, not {parts.scheme}://")
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        if "collapse_per_communication" in query:
+            query["collapse_per_communication"] = query["collapse_per_communication"].lower() in ("1", "true", "yes")  # type: ignore[assignment]
         path = query.pop("credentials", "")
         if not path:
             raise ConfigurationError("fcm", "the FCM URL needs credentials=/path/to/service-account.json")
@@ -201,8 +207,9 @@ class Fcm(ChannelAdapter):
         if note.deep_link and note.deep_link.startswith("https://"):
             body["webpush"] = {"fcm_options": {"link": note.deep_link}}
         topic = str(message.metadata.get("communication", ""))[:64]
-        if topic:
+        if topic and self._settings().collapse_per_communication:
             body["android"]["collapse_key"] = topic
+            body["apns"]["headers"]["apns-collapse-id"] = topic
         return {"message": body}
 
     def send(self, message: OutgoingMessage) -> ProviderResult:

@@ -49,8 +49,9 @@ class WebPushSettings(BaseModel):
     urgency: Literal["very-low", "low", "normal", "high"] = "normal"
     # Transactional messages ask for high urgency: a one-time code should wake the phone.
     transactional_urgency: Literal["very-low", "low", "normal", "high"] = "high"
-    topic_per_communication: bool = Field(True, description="a newer message of one communication replaces "
-                                                            "the one still waiting (Topic header)")
+    # Off by default: two orders' "shipped" messages would otherwise replace each other offline.
+    topic_per_communication: bool = Field(False, description="a newer message of one communication replaces "
+                                                             "the one still waiting (Topic header)")
     default_url: str = Field("", description="where a click goes when the message has no deep link")
     icon: str = Field("", description="the notification's icon URL")
     allow_private: bool = Field(False, description="allow endpoints on loopback/private addresses (tests only)")
