@@ -108,7 +108,8 @@ def main() -> int:
         assert fcm.send(message(token, i)).outcome == "accepted"
     uncached_s = time.perf_counter() - start
     print(f"FCM send, token cached   {rate(n, cached_s)}")
-    print(f"FCM send, token per send {rate(n, uncached_s)} ({fcm_service.state.token_requests - before} token requests)")
+    fetched = fcm_service.state.token_requests - before
+    print(f"FCM send, token per send {rate(n, uncached_s)} ({fetched} token requests)")
     print(f"ratio                    {uncached_s / cached_s:.2f}x slower without the cache")
     webpush.close()
     fcm.close()

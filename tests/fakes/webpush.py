@@ -208,5 +208,6 @@ class WebPushService(FakeServer):
         except (ValueError, InvalidTag, IndexError, struct.error) as exc:
             return self._error(400, 110, f"the body does not decrypt: {type(exc).__name__}")
         location = f"{self.origin}/m/{uuid.uuid4().hex}"
-        self.state.received.append(Received(browser.id, {k.lower(): v for k, v in headers.items()}, claims, plaintext, location))
+        received = {k.lower(): v for k, v in headers.items()}
+        self.state.received.append(Received(browser.id, received, claims, plaintext, location))
         return 201, {"Location": location, "TTL": ttl}, None

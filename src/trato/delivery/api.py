@@ -1,5 +1,6 @@
-"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role) and
-``GET /api/v1/messages/{id}`` (its states, viewer role)."""
+"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role),
+``GET /api/v1/messages/{id}`` (its states, viewer role), and the devices and browsers apps
+register for push (``/api/v1/customers/{id}/push-registrations``)."""
 
 from __future__ import annotations
 

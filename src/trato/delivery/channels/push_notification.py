@@ -26,7 +26,8 @@ class Notification:
         return cls(part("title"), part("body") or part("text"), part("image") or None, part("deep_link") or None)
 
 
-def find_target(message: OutgoingMessage, *, platform: str, bare_tokens: bool) -> push_devices.PushTarget | ProviderResult:
+def find_target(message: OutgoingMessage, *, platform: str,
+                bare_tokens: bool) -> push_devices.PushTarget | ProviderResult:
     """The device ``message.recipient`` names, or the refusal to give when it cannot be sent to."""
     found = push_devices.target(message.recipient)
     if found is None:

@@ -24,8 +24,8 @@ import orjson
 import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from py_vapid import Vapid02, VapidException
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from trato.core.errors import ConfigurationError
 from trato.delivery import push_devices
