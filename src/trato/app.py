@@ -115,6 +115,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(content_api.blocks_router)
     app.include_router(archive_api.router)
     app.include_router(delivery_api.router)
+    app.include_router(delivery_api.push_router)
     app.include_router(delivery_callbacks.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)

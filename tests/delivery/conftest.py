@@ -109,3 +109,71 @@ def smtp_adapter(smtp_server: Any) -> Any:
 
     return SmtpEmail(SmtpSettings(host="127.0.0.1", port=smtp_server.port, starttls=False, timeout=5,
                                   from_address="Banco Ejemplo <avisos@banco.example>"))
+
+
+# -- push: a Web Push service and FCM on loopback (tests/fakes), and adapters pointed at them -------
+
+
+@pytest.fixture(scope="session")
+def _webpush_service() -> Iterator[Any]:
+    from tests.fakes.webpush import WebPushService
+
+    service = WebPushService()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def webpush_service(_webpush_service: Any) -> Iterator[Any]:
+    """The loopback push service, emptied for each test (``subscribe()`` plays a browser)."""
+    _webpush_service.reset()
+    yield _webpush_service
+    _webpush_service.reset()
+
+
+@pytest.fixture(scope="session")
+def vapid_keys() -> tuple[str, str]:
+    from tests.fakes.webpush import new_vapid_key
+
+    return new_vapid_key()
+
+
+@pytest.fixture
+def webpush_adapter(webpush_service: Any, vapid_keys: tuple[str, str]) -> Iterator[Any]:
+    from pydantic import SecretStr
+
+    from trato.delivery.channels.webpush import WebPush, WebPushSettings
+
+    adapter = WebPush(WebPushSettings(vapid_private_key=SecretStr(vapid_keys[0]), subject="mailto:ops@banco.example",
+                                      allow_private=True, timeout=2, default_url="https://banco.example/app"))
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture(scope="session")
+def _fcm_service() -> Iterator[Any]:
+    from tests.fakes.fcm import FcmService
+
+    service = FcmService()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def fcm_service(_fcm_service: Any) -> Iterator[Any]:
+    """Google's token endpoint and FCM v1 on loopback, emptied for each test (``install_app()``)."""
+    _fcm_service.reset()
+    yield _fcm_service
+    _fcm_service.reset()
+
+
+@pytest.fixture
+def fcm_adapter(fcm_service: Any) -> Iterator[Any]:
+    from pydantic import SecretStr
+
+    from trato.delivery.channels.fcm import Fcm, FcmSettings
+
+    adapter = Fcm(FcmSettings(project_id=fcm_service.project, credentials=SecretStr(fcm_service.service_account()),
+                              base_url=fcm_service.origin, timeout=2))
+    yield adapter
+    adapter.close()

@@ -17,6 +17,8 @@ from trato.delivery.channels.base import ChannelAdapter, Limits, OutgoingMessage
 PARTS = {
     "email": {"subject": "Tu factura F-1", "html": "<p>Hola Ana</p>", "text": "Hola Ana", "preheader": ""},
     "sms": {"text": "Hola Ana: tu factura F-1 ya está disponible."},
+    "push": {"title": "Tu factura F-1", "body": "Ya está disponible: 12,50 €", "image": "",
+             "deep_link": "https://banco.example/facturas/F-1"},
 }
 _WA_TEMPLATE = {"name": "contract_check", "language": "es", "category": "UTILITY",
                 "components": [{"type": "BODY", "text": "Hola {{1}}: tu factura F-1 ya está disponible."}]}
@@ -72,7 +74,36 @@ def _whatsapp(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[
     return adapter, break_it
 
 
-ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "whatsapp": _whatsapp}
+def _webpush(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from tests.fakes.server import Fault
+    from trato.core.db import unit_of_work
+    from trato.customers import service as customers
+    from trato.delivery import push_devices
+
+    adapter, service = request.getfixturevalue("webpush_adapter"), request.getfixturevalue("webpush_service")
+    request.getfixturevalue("database_url")
+    with unit_of_work() as s:  # a browser subscribed with the adapter's key, registered for Ana
+        ana = customers.create_customer(s, traits={"first_name": "Ana"}, actor="test", identities=[])
+        registration = push_devices.register(s, customer_id=ana.id, platform="webpush", actor="test",
+                                             subscription=service.subscribe(adapter.public_key).subscription())
+    request.getfixturevalue("monkeypatch").setitem(RECIPIENT, "push", registration.id)
+    return adapter, lambda: service.misbehave(Fault(status=503, body={"code": 503, "errno": 202,
+                                                                      "error": "Service Unavailable"}))
+
+
+def _fcm(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from tests.delivery.smtp_peer import free_port
+
+    adapter, service = request.getfixturevalue("fcm_adapter"), request.getfixturevalue("fcm_service")
+    request.getfixturevalue("monkeypatch").setitem(RECIPIENT, "push", service.install_app())
+
+    def break_it() -> None:  # FCM itself unreachable (the token endpoint still answers)
+        adapter.settings = adapter.settings.model_copy(update={"base_url": f"http://127.0.0.1:{free_port()}"})
+
+    return adapter, break_it
+
+
+ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "whatsapp": _whatsapp, "webpush": _webpush, "fcm": _fcm}
 
 
 def _message(channel: str, n: int = 1) -> OutgoingMessage:

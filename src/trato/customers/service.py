@@ -402,3 +402,27 @@ def erase_personal_data(session: Session, *, customer_id: str) -> tuple[list[str
     customer = get_customer(session, customer_id)
     return erasure.erase(session, customer.id)
 
+
+
+def owner_of(session: Session, *, kind: str, value: str) -> str | None:
+    """The id of the profile an identity is linked to, or None (no exception: a question, not a look-up)."""
+    return session.scalar(select(Identity.customer_id).where(Identity.kind == kind, Identity.value == value))
+
+
+def remove_identity(session: Session, *, kind: str, value: str, actor: str) -> str | None:
+    """Unlink an identity from whoever has it (e.g. a push registration the device dropped);
+    returns the profile it was linked to, or None when nobody had it."""
+    identity = session.scalar(select(Identity).where(Identity.kind == kind, Identity.value == value))
+    if identity is None:
+        return None
+    owner = identity.customer_id
+    session.delete(identity)
+    session.flush()
+    audit.record(session, actor=actor, action="customer.identity.remove", object_type="customer", object_id=owner,
+                 identity=f"{kind}:{value}")
+    return owner
+
+
+def profiles_of(session: Session, customer_id: str) -> list[str]:
+    """The profile and every profile merged into it, directly or through others."""
+    return erasure.profiles_of(session, customer_id)

@@ -1,17 +1,21 @@
-"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role) and
-``GET /api/v1/messages/{id}`` (its states, viewer role)."""
+"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role),
+``GET /api/v1/messages/{id}`` (its states, viewer role), and the devices and browsers apps
+register for push (``/api/v1/customers/{id}/push-registrations``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from trato.console.auth import require
 from trato.console.service import Principal
+from trato.core.errors import ConfigurationError
 from trato.core.http import JSON, db_read_session, db_session
-from trato.delivery import idempotency, service
-from trato.delivery.schemas import MessageOut, SendIn
+from trato.customers import service as customers_service
+from trato.delivery import idempotency, push_devices, service
+from trato.delivery.errors import PushNotWebPush
+from trato.delivery.schemas import MessageOut, PushRegistrationIn, PushRegistrationOut, SendIn
 
 router = APIRouter(prefix="/api/v1/messages", tags=["delivery"])
 ACCEPTED = 202
@@ -99,3 +103,54 @@ def get_message(message_id: str, session: Session = Depends(db_read_session),
     """A message, its policy decision and every state it went through."""
     message = service.get_message(session, message_id)
     return MessageOut.of(message, service.events_of(session, message.id))
+
+
+# -- push registrations: the devices and browsers an app registers for a customer ------------------
+
+push_router = APIRouter(tags=["delivery"])
+
+
+@push_router.post("/api/v1/customers/{customer_id}/push-registrations", status_code=201, response_model=PushRegistrationOut)
+def register_push(customer_id: str, body: PushRegistrationIn, session: Session = Depends(db_session),
+                  who: Principal = Depends(require("editor"))) -> PushRegistrationOut:
+    """Register a device (``fcm`` + token) or a browser (``webpush`` + subscription) to receive the
+    customer's push notifications; the same token again refreshes it, from another customer moves it."""
+    registration = push_devices.register(
+        session, customer_id=customer_id, platform=body.platform, actor=who.actor, token=body.token,
+        subscription=body.subscription.model_dump() if body.subscription else None, label=body.label)
+    out = PushRegistrationOut.of(registration, customers_service.get_customer(session, customer_id).id)
+    session.commit()
+    return out
+
+
+@push_router.get("/api/v1/customers/{customer_id}/push-registrations", response_model=list[PushRegistrationOut])
+def list_push(customer_id: str, session: Session = Depends(db_read_session),
+              _: Principal = Depends(require("viewer"))) -> list[PushRegistrationOut]:
+    """The customer's registered devices and browsers, newest first."""
+    owner = customers_service.get_customer(session, customer_id).id
+    return [PushRegistrationOut.of(r, owner) for r in push_devices.registrations_of(session, customer_id)]
+
+
+@push_router.delete("/api/v1/customers/{customer_id}/push-registrations/{registration_id}", status_code=204)
+def unregister_push(customer_id: str, registration_id: str, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("editor"))) -> Response:
+    """Stop sending push to one device or browser (the app signed out, the user turned push off)."""
+    push_devices.unregister(session, customer_id=customer_id, registration_id=registration_id, actor=who.actor)
+    session.commit()
+    return Response(status_code=204)
+
+
+@push_router.get("/api/v1/push/application-server-key")
+def webpush_key(_: Principal = Depends(require("viewer"))) -> dict[str, str]:
+    """The VAPID public key that web apps pass to ``pushManager.subscribe({applicationServerKey})``."""
+    from trato.delivery.channels import registry
+    from trato.delivery.channels.webpush import WebPush
+
+    try:
+        adapter = registry.adapter_for("push")
+    except ConfigurationError as exc:
+        raise PushNotWebPush(f"push is not configured: {exc.message}") from None
+    if not isinstance(adapter, WebPush):
+        raise PushNotWebPush(f"push is sent by {adapter.name}, not webpush: browsers subscribe through it",
+                             details={"adapter": adapter.name})
+    return {"application_server_key": adapter.public_key}

@@ -47,3 +47,19 @@ class InvalidCallback(InvalidInput):
     """A signed provider callback whose content cannot be understood."""
 
     code = "invalid_callback"
+
+
+class InvalidPushRegistration(InvalidInput):
+    """A device token or browser subscription that cannot be registered as given."""
+
+    code = "invalid_push_registration"
+
+
+class PushRegistrationNotFound(NotFound):
+    code = "push_registration_not_found"
+
+
+class PushNotWebPush(NotFound):
+    """Asked for the Web Push key while push goes through another adapter."""
+
+    code = "push_not_webpush"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trato.core.clock import utcnow
@@ -87,3 +87,31 @@ class IdempotencyKey(Base):
     message_id: Mapped[str | None] = mapped_column(String(40))
     locked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+PUSH_PLATFORMS = ("webpush", "fcm")
+
+
+class PushRegistration(Base):
+    """A device or browser that an app registered to receive a customer's push notifications.
+
+    ``token`` is the FCM registration token, or the Web Push subscription's endpoint (with its
+    ``p256dh`` and ``auth`` keys). The customer reaches it through an identity of kind
+    ``device_token`` whose value is this row's id, so merges, erasure and the policy's
+    reachability treat it like any other address.
+    """
+
+    __tablename__ = "delivery_push_registrations"
+    __table_args__ = (UniqueConstraint("platform", "token_sha256"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(Text)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    p256dh: Mapped[str | None] = mapped_column(String(128))
+    auth: Mapped[str | None] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

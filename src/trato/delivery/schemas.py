@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trato.core.channels import Channel
-from trato.delivery.models import Message, MessageEvent
+from trato.delivery.models import Message, MessageEvent, PushRegistration
 
 MAX_DATA_BYTES = 64 * 1024
 
@@ -97,3 +97,44 @@ class MessageOut(BaseModel):
             not_before=message.not_before, created_at=message.created_at, accepted_at=message.accepted_at,
             events=[MessageEventOut.of(e) for e in events],
         )
+
+
+class PushKeys(BaseModel):
+    p256dh: str = Field(min_length=1, max_length=128)
+    auth: str = Field(min_length=1, max_length=64)
+
+
+class PushSubscriptionIn(BaseModel):
+    """A Web Push subscription exactly as the browser's ``PushSubscription.toJSON()`` gives it."""
+
+    endpoint: str = Field(min_length=1, max_length=2048)
+    expirationTime: int | float | None = None  # noqa: N815 (the browser's own name)
+    keys: PushKeys
+
+
+class PushRegistrationIn(BaseModel):
+    """A device (``fcm`` with the app's registration token) or a browser (``webpush`` with its subscription)."""
+
+    model_config = ConfigDict(extra="forbid")
+    platform: Literal["webpush", "fcm"]
+    token: str | None = Field(None, min_length=1, max_length=4096)
+    subscription: PushSubscriptionIn | None = None
+    label: str | None = Field(None, max_length=200, description="e.g. 'Chrome on Android', shown to people")
+
+
+class PushRegistrationOut(BaseModel):
+    id: str
+    customer_id: str
+    platform: str
+    # The FCM token or the subscription's endpoint, shortened: enough to tell devices apart.
+    token_hint: str
+    label: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, registration: PushRegistration, customer_id: str) -> PushRegistrationOut:
+        token = registration.token
+        hint = token if len(token) <= 48 else f"{token[:40]}…{token[-6:]}"
+        return cls(id=registration.id, customer_id=customer_id, platform=registration.platform, token_hint=hint,
+                   label=registration.label, created_at=registration.created_at, updated_at=registration.updated_at)

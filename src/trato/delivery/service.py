@@ -26,6 +26,7 @@ from trato.core.db import on_commit, unit_of_work
 from trato.core.errors import ConfigurationError
 from trato.core.ids import new_id
 from trato.customers import service as customers
+from trato.delivery import push_devices
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.delivery.errors import InvalidSend, MessageNotFound, MessageStateConflict
@@ -117,6 +118,12 @@ def _decide(session: Session, message: Message, *, communication_key: str) -> No
 
 
 def _address(session: Session, customer_id: str, channel: str) -> str:
+    if channel == "push":  # a registered device or browser the configured adapter can reach
+        try:
+            platforms = getattr(registry.adapter_for(channel), "platforms", None)
+        except ConfigurationError:
+            platforms = None  # delivery reports the configuration when it tries
+        return push_devices.recipient_for(session, customer_id=customer_id, platforms=platforms)
     kind = ADDRESS_KIND.get(channel)
     if kind is None:
         return customer_id

@@ -81,6 +81,9 @@ def _erase_in_other_domains(session: Session, *, customer_id: str, actor: str) -
     from trato.archive import service as archive
 
     archive.erase_customer(session, customer_id=customer_id, actor=actor)
+    from trato.delivery import push_devices
+
+    push_devices.erase_customer(session, customer_id=customer_id, actor=actor)
 
 
 def erase_customer(session: Session, *, customer_id: str, actor: str) -> dict[str, Any]:

@@ -15,12 +15,15 @@ from trato.core.channels import CHANNELS
 from trato.core.errors import ConfigurationError
 from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
+from trato.delivery.channels.fcm import Fcm
 from trato.delivery.channels.sandbox import Sandbox
+from trato.delivery.channels.webpush import WebPush
 from trato.delivery.channels.whatsapp import WhatsAppCloud
 
 GROUP = "trato.channels"
 BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandbox}
 BUILT_IN["whatsapp"] = WhatsAppCloud
+BUILT_IN.update({"webpush": WebPush, "fcm": Fcm})
 
 _lock = threading.Lock()
 _active: dict[str, ChannelAdapter] = {}
