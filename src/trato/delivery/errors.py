@@ -47,3 +47,10 @@ class InvalidCallback(InvalidInput):
     """A signed provider callback whose content cannot be understood."""
 
     code = "invalid_callback"
+
+
+class ForgedCallback(BadSignature):
+    """A callback whose signature does not verify, for providers whose own helpers answer 403
+    (Twilio): the same code as ``BadSignature``, another status."""
+
+    status_code = 403

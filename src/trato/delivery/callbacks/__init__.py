@@ -12,3 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 router = APIRouter(prefix="/hooks", tags=["provider callbacks"])
+
+from trato.delivery.callbacks import infobip, twilio  # noqa: E402  (each module's routes, after the router)
+
+router.include_router(twilio.router)
+router.include_router(infobip.router)

@@ -15,10 +15,13 @@ from trato.core.channels import CHANNELS
 from trato.core.errors import ConfigurationError
 from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
+from trato.delivery.channels.infobip import InfobipSms
 from trato.delivery.channels.sandbox import Sandbox
+from trato.delivery.channels.twilio import TwilioSms, TwilioVoice
 
 GROUP = "trato.channels"
 BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandbox}
+BUILT_IN.update({"twilio": TwilioSms, "twilio_voice": TwilioVoice, "infobip": InfobipSms})
 
 _lock = threading.Lock()
 _active: dict[str, ChannelAdapter] = {}
