@@ -239,3 +239,16 @@ def test_an_invalid_number_at_twilio_fails_the_message_for_good(api: Any, twilio
     failed = _send(api, send_body)
     assert failed["state"] == "failed" and "21614" in failed["last_error"]
     assert failed["attempts"] == 1
+
+
+def test_a_callback_for_a_provider_that_cannot_be_set_up_is_not_served(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trato.delivery.channels import registry
+
+    monkeypatch.setenv("TRATO_CHANNEL_PROVIDERS", "sms=twilio")  # chosen, but no account given
+    previous = registry.use("sms", None)
+    try:
+        answer = client.post("/hooks/twilio/twilio/status", data={"MessageSid": "SM1", "MessageStatus": "delivered"})
+    finally:
+        registry.use("sms", previous)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "provider_not_found"

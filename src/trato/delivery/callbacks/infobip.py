@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trato.core.clock import parse_timestamp
 from trato.core.db import unit_of_work
-from trato.core.errors import PayloadTooLarge
+from trato.core.errors import ConfigurationError, PayloadTooLarge
 from trato.core.http import JSON
 from trato.delivery import feedback
 from trato.delivery.channels import registry
@@ -48,7 +48,11 @@ def _basic_password(header: str | None) -> str | None:
 
 
 async def _verified(request: Request, provider: str, token: str | None) -> list[dict[str, Any]]:
-    adapter = registry.provider(provider)
+    try:
+        adapter = registry.provider(provider)
+    except ConfigurationError as exc:  # configured but not usable: logged for the operator, not served
+        log.error("infobip callback for a provider that cannot be set up", provider=provider, problem=exc.message)
+        raise ProviderNotFound(f"the provider {provider!r} is not set up", details={"provider": provider}) from None
     if not isinstance(adapter, InfobipSms):
         raise ProviderNotFound(f"{provider} is not an Infobip provider", details={"provider": provider})
     secret = adapter.webhook_secret

@@ -14,6 +14,8 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -23,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trato.core.clock import parse_timestamp
 from trato.core.db import unit_of_work
-from trato.core.errors import PayloadTooLarge
+from trato.core.errors import ConfigurationError, PayloadTooLarge
 from trato.core.settings import get_settings
 from trato.delivery import feedback
 from trato.delivery.channels import registry
@@ -82,7 +84,11 @@ def signed_url(provider: str, kind: str, query: str) -> str:
 
 
 async def _verified(request: Request, provider: str, kind: str) -> tuple[_Twilio, dict[str, str]]:
-    adapter = registry.provider(provider)
+    try:
+        adapter = registry.provider(provider)
+    except ConfigurationError as exc:  # configured but not usable: logged for the operator, not served
+        log.error("twilio callback for a provider that cannot be set up", provider=provider, problem=exc.message)
+        raise ProviderNotFound(f"the provider {provider!r} is not set up", details={"provider": provider}) from None
     if not isinstance(adapter, _Twilio):
         raise ProviderNotFound(f"{provider} is not a Twilio provider", details={"provider": provider})
     body = await request.body()
@@ -104,6 +110,14 @@ def _error(code: str | None) -> tuple[str | None, bool]:
     number = int(code) if code.isdigit() else None
     meaning = RECIPIENT_ERRORS.get(number or 0)
     return (f"Twilio {code}" + (f" ({meaning})" if meaning else "")), number in UNREACHABLE_FOREVER
+
+
+def _when(value: str | None) -> datetime | None:
+    """Twilio's ``Timestamp`` is an RFC 2822 date ("Sat, 05 Dec 2026 18:00:00 +0000")."""
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return parse_timestamp(value)
 
 
 def _apply(provider: str, sid: str, status: str, error: str | None, permanent: bool, at: Any,
@@ -144,7 +158,7 @@ async def call_status(provider: str, request: Request) -> Response:
         details = {"provider_status": status, "duration": params.get("CallDuration") or None,
                    "answered_by": params.get("AnsweredBy") or None}
         await run_in_threadpool(_apply, provider, sid, ours, error, permanent and status == "failed",
-                                parse_timestamp(params.get("Timestamp")), details)
+                                _when(params.get("Timestamp")), details)
     return Response(status_code=204)
 
 
