@@ -36,11 +36,12 @@ def _timed(n: int, call: Callable[[int], object]) -> list[float]:
     return times
 
 
-def _paired(n: int, call: Callable[[int], object], baseline: Callable[[int], object]) -> tuple[list[float], list[float]]:
+def _paired(n: int, call: Callable[[int], object],
+            baseline: Callable[[int], object]) -> tuple[list[float], list[float]]:
     """Both timed in alternation, so a busy machine weighs on each alike."""
     ours: list[float] = []
     theirs: list[float] = []
-    for i in range(n // 50):
+    for _ in range(n // 50):
         ours += _timed(50, call)
         theirs += _timed(50, baseline)
     return ours, theirs
@@ -76,7 +77,8 @@ def main() -> None:
 
     text = "Hola Ana: tu factura F-2026-001 de 49,90 € ya está disponible en tu área de cliente."
     twilio, infobip = FakeTwilio(), FakeInfobip()
-    rows = ["| path | p50 | p99 | rate | bare httpx p50 / p99 | ratio p50 / p99 |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| path | p50 | p99 | rate | bare httpx p50 / p99 | ratio p50 / p99 |",
+            "| --- | --- | --- | --- | --- | --- |"]
     try:
         sms = TwilioSms(TwilioSettings(account_sid=twilio.account_sid, auth_token=twilio.auth_token,
                                        from_number="+34911000000", base_url=twilio.url))

@@ -193,7 +193,8 @@ def test_twilio_settings_from_one_url() -> None:
     assert settings.account_sid == sid and settings.auth_token.get_secret_value() == "tok/en"
     assert settings.from_number == "+34911000000" and settings.base_url == "http://127.0.0.1:9"
     assert "tok/en" not in repr(settings)
-    service = TwilioVoice.settings_from_url(f"twilio://{sid}:t@%2B34911000000?messaging_service=MG{'b1' * 16}&voice=Polly.Conchita")
+    service = TwilioVoice.settings_from_url(
+        f"twilio://{sid}:t@%2B34911000000?messaging_service=MG{'b1' * 16}&voice=Polly.Conchita")
     assert service.from_number == "+34911000000" and service.messaging_service_sid == "MG" + "b1" * 16
     assert service.voice == "Polly.Conchita"
     for wrong in (f"twilio://{sid}:tok@", "twilio://AC123:tok@?from=%2B34911000000", f"sms://{sid}:t@?from=x"):

@@ -60,8 +60,8 @@ class FakeProvider:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                request = Request(self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()},
-                                  body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Request(self.command, parts.path, parts.query, headers, body)
                 with fake._lock:
                     fake.requests.append(request)
                     fault = fake._faults.popleft() if fake._faults else None

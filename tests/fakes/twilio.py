@@ -32,7 +32,8 @@ E164 = re.compile(r"\+[1-9]\d{6,14}")
 ERROR_TEXT = {
     20003: "Authenticate", 21211: "The 'To' number {to} is not a valid phone number.",
     21614: "'To' number is not a valid mobile number", 21610: "Attempt to send to unsubscribed recipient",
-    21602: "Message body is required.", 21603: "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
+    21602: "Message body is required.",
+    21603: "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
     21604: "A 'To' phone number is required.", 21617: "The concatenated message body exceeds the 1600 character limit.",
     21201: "No 'To' number is specified", 21213: "No 'From' number is specified", 21205: "Url parameter is required.",
     12100: "Document parse failure", 20429: "Too Many Requests", 20500: "Internal Server Error",
@@ -99,7 +100,8 @@ class FakeTwilio(FakeProvider):
         if not self._authorised(request):
             return _error(401, 20003)
         if request.method == "GET" and request.path == f"{prefix}.json":
-            return Answer(200, {"sid": self.account_sid, "friendly_name": "Banco Ejemplo", "status": self.account_status,
+            return Answer(200, {"sid": self.account_sid, "friendly_name": "Banco Ejemplo",
+                                "status": self.account_status,
                                 "type": "Full", "date_created": "Mon, 01 Jun 2026 10:00:00 +0000",
                                 "uri": f"{prefix}.json"})
         if request.method != "POST" or not request.path.startswith(prefix + "/"):

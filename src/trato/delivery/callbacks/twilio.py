@@ -98,7 +98,8 @@ async def _verified(request: Request, provider: str, kind: str) -> tuple[_Twilio
     header = request.headers.get("x-twilio-signature")
     if not verify(adapter.auth_token, signed_url(provider, kind, request.url.query), pairs, header):
         log.warning("twilio callback refused: signature", provider=provider, callback=kind,
-                    reason="missing" if not header else "mismatch", client=request.client.host if request.client else None)
+                    reason="missing" if not header else "mismatch",
+                    client=request.client.host if request.client else None)
         raise ForgedCallback("the X-Twilio-Signature header is missing or does not match this request",
                              details={"provider": provider})
     return adapter, dict(pairs)

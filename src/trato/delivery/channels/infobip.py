@@ -57,7 +57,8 @@ def settings_from_url(url: str) -> InfobipSettings:
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     host = parts.netloc.rpartition("@")[2]
     fields: dict[str, Any] = {
-        "api_key": unquote(parts.username or ""), "base_url": query.get("base_url") or (f"https://{host}" if host else ""),
+        "api_key": unquote(parts.username or ""),
+        "base_url": query.get("base_url") or (f"https://{host}" if host else ""),
         "sender": query.get("from") or None, "webhook_secret": query.get("webhook_secret") or None,
     }
     if query.get("timeout"):

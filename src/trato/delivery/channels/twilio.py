@@ -25,7 +25,8 @@ from trato.delivery.channels.http import PooledClient, failure, refusal
 API = "2010-04-01"
 # Error codes that mean this number cannot receive what we send: retrying cannot help.
 RECIPIENT_ERRORS: dict[int, str] = {
-    21211: "invalid 'To' phone number", 21614: "'To' is not a mobile number", 21610: "the recipient unsubscribed (STOP)",
+    21211: "invalid 'To' phone number", 21614: "'To' is not a mobile number",
+    21610: "the recipient unsubscribed (STOP)",
     21612: "'To' cannot be reached from this sender", 21408: "no permission to send to this region",
     13223: "invalid phone number format", 13224: "invalid phone number", 21217: "phone number does not appear valid",
     21215: "no permission to call this region",
@@ -78,7 +79,8 @@ def settings_from_url(url: str, model: type[TwilioSettings] = TwilioSettings) ->
     host = unquote(parts.netloc.rpartition("@")[2])
     fields: dict[str, Any] = {
         "account_sid": unquote(parts.username or ""), "auth_token": unquote(parts.password or ""),
-        "from_number": query.get("from") or host or None, "messaging_service_sid": query.get("messaging_service") or None,
+        "from_number": query.get("from") or host or None,
+        "messaging_service_sid": query.get("messaging_service") or None,
     }
     for name in ("base_url", "timeout", "voice"):
         if query.get(name):
@@ -98,7 +100,8 @@ def _twilio_error(response: httpx.Response) -> tuple[int | None, str]:
     if not isinstance(body, dict):
         return None, str(body)[:300]
     code = body.get("code")
-    return (int(code) if isinstance(code, int | str) and str(code).isdigit() else None), str(body.get("message", ""))[:500]
+    number = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+    return number, str(body.get("message", ""))[:500]
 
 
 class _Twilio(ChannelAdapter):

@@ -19,7 +19,8 @@ from xml.sax.saxutils import escape, quoteattr
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 # Element → the attributes Twilio's <Say> accepts on it.
 SAY_ELEMENTS: dict[str, tuple[str, ...]] = {
-    "break": ("strength", "time"), "emphasis": ("level",), "lang": ("xml:lang",), "p": (), "phoneme": ("alphabet", "ph"),
+    "break": ("strength", "time"), "emphasis": ("level",), "lang": ("xml:lang",), "p": (),
+    "phoneme": ("alphabet", "ph"),
     "prosody": ("volume", "rate", "pitch"), "s": (), "say-as": ("interpret-as", "format"), "sub": ("alias",),
     "w": ("role",),
 }
