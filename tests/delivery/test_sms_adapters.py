@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.delivery.conftest import infobip_settings, twilio_settings
 from tests.delivery.smtp_peer import free_port
@@ -271,3 +273,47 @@ def test_the_call_speaks_the_customers_language_with_its_voice(twilio_fake: Any)
     result = adapter.send(long)
     adapter.close()
     assert (result.outcome, result.permanent) == ("refused", True) and "4000" in (result.error or "")
+
+
+# -- properties ---------------------------------------------------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(params=st.lists(st.tuples(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12), _text),
+                       max_size=8),
+       token=_text.filter(bool), query=_text)
+def test_any_callback_signed_as_twilio_signs_it_verifies_and_any_change_does_not(
+        params: list[tuple[str, str]], token: str, query: str) -> None:
+    from tests.fakes.twilio import sign
+    from trato.delivery.callbacks.twilio import verify
+
+    url = "https://trato.example/hooks/twilio/twilio/status" + (f"?q={query}" if query else "")
+    header = sign(token, url, params)
+    assert verify(token, url, params, header)
+    assert verify(token, url, list(reversed(params)), header)  # the order they came in does not matter
+    assert not verify(token, url, [*params, ("Extra", "1")], header)
+    if params:
+        name, value = params[0]
+        assert not verify(token, url, [(name, value + "x"), *params[1:]], header)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(_text, min_size=1, max_size=5))
+def test_whatever_the_customer_values_the_twiml_is_well_formed_and_says_them(words: list[str]) -> None:
+    import xml.etree.ElementTree as ET
+    from xml.sax.saxutils import escape
+
+    from trato.delivery.channels import twiml
+
+    body = "".join(f"<s>{escape(w)}</s>" for w in words)
+    try:
+        document = twiml.twiml(f"<speak>Hola {body}</speak>", language="es-ES", voice="Polly.Lucia-Neural")
+    except twiml.InvalidScript:  # only when there is nothing to say
+        pytest.fail("a script with words must play")
+    root = ET.fromstring(document)
+    assert root.tag == "Response" and [c.tag for c in root] == ["Say"]
+    spoken = "".join(root[0].itertext())
+    for word in words:
+        assert word.strip() in spoken
