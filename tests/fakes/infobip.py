@@ -82,8 +82,9 @@ class FakeInfobip(FakeProvider):
         try:
             body = orjson.loads(request.body)
             messages = body["messages"]
-            assert isinstance(messages, list) and messages
-        except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
+            if not isinstance(messages, list) or not messages:
+                raise TypeError("messages")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
             return Answer(400, _request_error("BAD_REQUEST", "Bad request: messages are required"))
         bulk_id, answers = secrets.token_hex(10), []
         for message in messages:

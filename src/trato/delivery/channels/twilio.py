@@ -173,7 +173,12 @@ class _Twilio(ChannelAdapter):
         if not response.is_success:
             code, text = _twilio_error(response)
             return CheckResult(False, f"Twilio answered HTTP {response.status_code}: {text}")
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return CheckResult(False, "Twilio answered without an account: is base_url Twilio's API?")
         status = body.get("status", "unknown")
         name = body.get("friendly_name") or self.twilio.account_sid
         if status != "active":
