@@ -177,3 +177,57 @@ def fcm_adapter(fcm_service: Any) -> Iterator[Any]:
                               base_url=fcm_service.origin, timeout=2))
     yield adapter
     adapter.close()
+# -- providers' HTTP APIs faked on loopback (one server each per test process) ---------------------
+
+
+@pytest.fixture(scope="session")
+def _twilio_server() -> Iterator[Any]:
+    from tests.fakes.twilio import FakeTwilio
+
+    fake = FakeTwilio()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio_fake(_twilio_server: Any) -> Iterator[Any]:
+    """The fake Twilio, emptied for the test."""
+    _twilio_server.reset()
+    yield _twilio_server
+    _twilio_server.reset()
+
+
+@pytest.fixture(scope="session")
+def _infobip_server() -> Iterator[Any]:
+    from tests.fakes.infobip import FakeInfobip
+
+    fake = FakeInfobip()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def infobip_fake(_infobip_server: Any) -> Iterator[Any]:
+    """The fake Infobip, emptied for the test."""
+    _infobip_server.reset()
+    yield _infobip_server
+    _infobip_server.reset()
+
+
+def twilio_settings(fake: Any, **extra: Any) -> Any:
+    from trato.delivery.channels.twilio import TwilioSettings
+
+    fields: dict[str, Any] = {"account_sid": fake.account_sid, "auth_token": fake.auth_token,
+                              "from_number": "+34911000000", "base_url": fake.url, "timeout": 5}
+    return TwilioSettings(**{**fields, **extra})
+
+
+INFOBIP_SECRET = "s3cr3t-hook-token-0123456789"
+
+
+def infobip_settings(fake: Any, **extra: Any) -> Any:
+    from trato.delivery.channels.infobip import InfobipSettings
+
+    fields: dict[str, Any] = {"api_key": fake.api_key, "base_url": fake.url, "sender": "BancoEj",
+                              "webhook_secret": INFOBIP_SECRET, "timeout": 5}
+    return InfobipSettings(**{**fields, **extra})

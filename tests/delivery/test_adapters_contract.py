@@ -17,6 +17,7 @@ from trato.delivery.channels.base import ChannelAdapter, Limits, OutgoingMessage
 PARTS = {
     "email": {"subject": "Tu factura F-1", "html": "<p>Hola Ana</p>", "text": "Hola Ana", "preheader": ""},
     "sms": {"text": "Hola Ana: tu factura F-1 ya está disponible."},
+    "voice": {"ssml": '<speak xml:lang="es-ES">Hola Ana. <break time="300ms"/>Tu factura F-1 está lista.</speak>'},
     "push": {"title": "Tu factura F-1", "body": "Ya está disponible: 12,50 €", "image": "",
              "deep_link": "https://banco.example/facturas/F-1"},
 }
@@ -103,7 +104,35 @@ def _fcm(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], N
     return adapter, break_it
 
 
-ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "whatsapp": _whatsapp, "webpush": _webpush, "fcm": _fcm}
+def _unreachable(adapter: ChannelAdapter) -> Callable[[], None]:
+    from tests.delivery.smtp_peer import free_port
+
+    def break_it() -> None:  # nothing listens there: connection refused
+        adapter.settings = adapter.settings.model_copy(update={"base_url": f"http://127.0.0.1:{free_port()}"})
+
+    return break_it
+
+
+def _twilio(request: pytest.FixtureRequest, kind: str = "sms") -> tuple[ChannelAdapter, Callable[[], None]]:
+    from tests.delivery.conftest import twilio_settings
+    from trato.delivery.channels.twilio import TwilioSms, TwilioVoice
+
+    adapter = (TwilioSms if kind == "sms" else TwilioVoice)(twilio_settings(request.getfixturevalue("twilio_fake")))
+    request.addfinalizer(adapter.close)
+    return adapter, _unreachable(adapter)
+
+
+def _infobip(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from tests.delivery.conftest import infobip_settings
+    from trato.delivery.channels.infobip import InfobipSms
+
+    adapter = InfobipSms(infobip_settings(request.getfixturevalue("infobip_fake")))
+    request.addfinalizer(adapter.close)
+    return adapter, _unreachable(adapter)
+
+
+ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "whatsapp": _whatsapp, "webpush": _webpush, "fcm": _fcm,
+            "twilio": _twilio, "twilio_voice": lambda r: _twilio(r, "voice"), "infobip": _infobip}
 
 
 def _message(channel: str, n: int = 1) -> OutgoingMessage:

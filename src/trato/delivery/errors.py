@@ -63,3 +63,8 @@ class PushNotWebPush(NotFound):
     """Asked for the Web Push key while push goes through another adapter."""
 
     code = "push_not_webpush"
+class ForgedCallback(BadSignature):
+    """A callback whose signature does not verify, for providers whose own helpers answer 403
+    (Twilio): the same code as ``BadSignature``, another status."""
+
+    status_code = 403

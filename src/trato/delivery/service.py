@@ -266,6 +266,7 @@ def deliver(message_id: str) -> str:
         result = adapter.send(outgoing)
     except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
         result = ProviderResult.ambiguous(f"the {adapter.name} adapter failed: {type(exc).__name__}: {exc}")
+    # The configured provider's name: its callbacks (/hooks/{instance}/…) find the message by it.
     return _record(message_id, attempt, adapter.instance, result)
 
 
@@ -312,7 +313,7 @@ def _record(message_id: str, attempt: int, provider: str, result: ProviderResult
             message.provider_message_id, message.accepted_at, message.last_error = \
                 result.provider_message_id, now, None
             _transition(session, message, "accepted", provider=provider,
-                        provider_message_id=result.provider_message_id)
+                        provider_message_id=result.provider_message_id, **(result.details or {}))
             archive.record_status(session, status="accepted", at=now, message_id=message.id,
                                   provider_id=result.provider_message_id)
             policy.record_contact(session, customer_id=message.customer_id, channel=message.channel or "",

@@ -49,10 +49,13 @@ class ProviderResult:
     error: str | None = None
     permanent: bool = False  # refused for good (e.g. mailbox does not exist): retrying cannot help
     retry_after: float | None = None  # seconds the provider asked us to wait
+    # What the provider told about an accepted message (e.g. SMS segments), kept on its event.
+    details: dict[str, Any] | None = None
 
     @classmethod
-    def accepted(cls, provider_message_id: str) -> ProviderResult:
-        return cls("accepted", provider_message_id=provider_message_id)
+    def accepted(cls, provider_message_id: str, **details: Any) -> ProviderResult:
+        kept = {k: v for k, v in details.items() if v is not None}
+        return cls("accepted", provider_message_id=provider_message_id, details=kept or None)
 
     @classmethod
     def refused(cls, error: str, *, permanent: bool = False, retry_after: float | None = None) -> ProviderResult:

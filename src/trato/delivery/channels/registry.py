@@ -16,7 +16,9 @@ from trato.core.errors import ConfigurationError
 from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
 from trato.delivery.channels.fcm import Fcm
+from trato.delivery.channels.infobip import InfobipSms
 from trato.delivery.channels.sandbox import Sandbox
+from trato.delivery.channels.twilio import TwilioSms, TwilioVoice
 from trato.delivery.channels.webpush import WebPush
 from trato.delivery.channels.whatsapp import WhatsAppCloud
 
@@ -24,6 +26,7 @@ GROUP = "trato.channels"
 BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandbox}
 BUILT_IN["whatsapp"] = WhatsAppCloud
 BUILT_IN.update({"webpush": WebPush, "fcm": Fcm})
+BUILT_IN.update({"twilio": TwilioSms, "twilio_voice": TwilioVoice, "infobip": InfobipSms})
 
 _lock = threading.Lock()
 _active: dict[str, ChannelAdapter] = {}
