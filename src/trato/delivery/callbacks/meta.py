@@ -32,7 +32,7 @@ from trato.core.errors import PayloadTooLarge
 from trato.delivery import feedback
 from trato.delivery.channels import registry
 from trato.delivery.channels.whatsapp import PERMANENT, UNDELIVERABLE, WhatsAppCloud
-from trato.delivery.errors import BadSignature, InvalidCallback, ProviderNotFound
+from trato.delivery.errors import ForgedCallback, InvalidCallback, ProviderNotFound
 
 log = structlog.get_logger("trato.delivery.callbacks.meta")
 router = APIRouter(tags=["provider callbacks"])
@@ -43,12 +43,6 @@ STATUSES = {"delivered": "delivered", "read": "read", "failed": "failed"}
 UNREACHABLE = frozenset({UNDELIVERABLE})
 MEDIA = ("image", "video", "audio", "document", "sticker")
 _WA_ID = re.compile(r"[1-9][0-9]{6,14}")  # a WhatsApp id is the number in international form, digits only
-
-
-class SignatureRejected(BadSignature):
-    """Meta's documentation has a forged or unsigned webhook refused with 403."""
-
-    status_code = 403
 
 
 def _adapter(provider: str) -> WhatsAppCloud:
@@ -70,7 +64,7 @@ def handshake(provider: str, request: Request) -> Response:
             or not hmac.compare_digest(given.encode(), expected.encode())):
         log.warning("whatsapp webhook handshake refused", provider=provider, mode=query.get("hub.mode"),
                     configured=bool(expected))
-        raise SignatureRejected("the verify token does not match the one configured for this provider",
+        raise ForgedCallback("the verify token does not match the one configured for this provider",
                                 details={"provider": provider})
     return PlainTextResponse(challenge, headers={"X-Content-Type-Options": "nosniff"})
 
@@ -96,7 +90,7 @@ async def webhook(provider: str, request: Request) -> Response:
 
 
 def verify(adapter: WhatsAppCloud, body: bytes, header: str) -> None:
-    """Raise SignatureRejected unless ``header`` is ``sha256=`` + the HMAC of ``body`` with the app secret."""
+    """Raise ForgedCallback unless ``header`` is ``sha256=`` + the HMAC of ``body`` with the app secret."""
     secret = adapter.wa.app_secret.get_secret_value() if adapter.wa.app_secret else ""
     scheme, _, given = header.strip().partition("=")
     if secret:
@@ -105,7 +99,7 @@ def verify(adapter: WhatsAppCloud, body: bytes, header: str) -> None:
             return
     log.warning("whatsapp webhook signature refused", provider=adapter.instance, signed=bool(given),
                 configured=bool(secret))
-    raise SignatureRejected("the X-Hub-Signature-256 header does not match this body and the app secret",
+    raise ForgedCallback("the X-Hub-Signature-256 header does not match this body and the app secret",
                             details={"provider": adapter.instance})
 
 
