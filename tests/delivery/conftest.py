@@ -109,3 +109,23 @@ def smtp_adapter(smtp_server: Any) -> Any:
 
     return SmtpEmail(SmtpSettings(host="127.0.0.1", port=smtp_server.port, starttls=False, timeout=5,
                                   from_address="Banco Ejemplo <avisos@banco.example>"))
+
+
+WEBHOOK_SECRET = "whsec_" + "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # base64 of bytes 0..31
+
+
+@pytest.fixture(scope="session")
+def _webhook_receiver() -> Iterator[Any]:
+    from tests.fakes import webhook_receiver
+
+    receiver = webhook_receiver.start(WEBHOOK_SECRET)
+    yield receiver
+    webhook_receiver.stop(receiver)
+
+
+@pytest.fixture
+def receiver(_webhook_receiver: Any) -> Iterator[Any]:
+    """A company's webhook endpoint on loopback that verifies the Standard Webhooks signature."""
+    _webhook_receiver.reset()
+    yield _webhook_receiver
+    _webhook_receiver.reset()

@@ -17,7 +17,21 @@ PARTS = {
     "email": {"subject": "Tu factura F-1", "html": "<p>Hola Ana</p>", "text": "Hola Ana", "preheader": ""},
     "sms": {"text": "Hola Ana: tu factura F-1 ya está disponible."},
 }
-RECIPIENT = {"email": "ana@example.com", "push": "device-token-1", "web": "cus_ANA", "letter": "cus_ANA"}
+PARTS["webhook"] = {"event_type": "invoice.ready", "text": "Hola Ana", "data": '{"invoice":"F-1"}'}
+RECIPIENT = {"email": "ana@example.com", "push": "device-token-1", "web": "cus_ANA", "letter": "cus_ANA",
+             "webhook": "cus_ANA"}
+
+
+def _letter_parts() -> dict[str, str | bytes]:
+    import io
+
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument.new()
+    document.new_page(595, 842)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return {"title": "Tu factura F-1", "html": "<p>Hola Ana</p>", "pdf": buffer.getvalue()}
 
 
 def _sandbox(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
@@ -40,12 +54,45 @@ def _smtp(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], 
     return adapter, break_it
 
 
-ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp}
+def _webhook(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from pydantic import SecretStr
+
+    from tests.delivery.conftest import WEBHOOK_SECRET
+    from tests.delivery.smtp_peer import free_port
+    from trato.delivery.channels.webhook import Webhook, WebhookSettings
+
+    receiver = request.getfixturevalue("receiver")
+    adapter = Webhook(WebhookSettings(url=receiver.url, secret=SecretStr(WEBHOOK_SECRET), allow_private=True,
+                                      timeout=5))
+    request.addfinalizer(adapter.close)
+
+    def break_it() -> None:  # nothing listens there: connection refused
+        adapter.settings = adapter.settings.model_copy(update={"url": f"http://127.0.0.1:{free_port()}/hook"})
+        adapter.close()
+
+    return adapter, break_it
+
+
+def _printhouse(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from trato.delivery.channels.letter import PrintHouse, PrintHouseSettings
+
+    request.getfixturevalue("database_url")
+    folder = request.getfixturevalue("tmp_path")
+    adapter = PrintHouse(PrintHouseSettings(drop=f"file://{folder}"))
+
+    def break_it() -> None:  # no drop configured: nothing can reach a print house
+        adapter.settings = PrintHouseSettings()
+
+    return adapter, break_it
+
+
+ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "webhook": _webhook, "printhouse": _printhouse}
 
 
 def _message(channel: str, n: int = 1) -> OutgoingMessage:
     return OutgoingMessage(message_id=f"msg_CONTRACT{n}", channel=channel, recipient=RECIPIENT.get(channel, "+34612345678"),
-                           parts=dict(PARTS.get(channel, PARTS["sms"])), customer_id="cus_ANA")
+                           parts=_letter_parts() if channel == "letter" else dict(PARTS.get(channel, PARTS["sms"])),
+                           customer_id="cus_ANA")
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
@@ -113,4 +160,4 @@ def test_registry_uses_the_configured_provider(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TRATO_CHANNEL_PROVIDERS", "fax")
     with pytest.raises(ConfigurationError):
         registry.configured_providers()
-    assert registry.BUILT_IN == {"smtp": SmtpEmail, "sandbox": Sandbox}
+    assert {"smtp": SmtpEmail, "sandbox": Sandbox}.items() <= registry.BUILT_IN.items()

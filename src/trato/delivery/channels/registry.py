@@ -15,10 +15,14 @@ from trato.core.channels import CHANNELS
 from trato.core.errors import ConfigurationError
 from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
+from trato.delivery.channels.letter import PrintHouse
 from trato.delivery.channels.sandbox import Sandbox
+from trato.delivery.channels.webhook import Webhook
 
 GROUP = "trato.channels"
 BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandbox}
+BUILT_IN["webhook"] = Webhook
+BUILT_IN["printhouse"] = PrintHouse
 
 _lock = threading.Lock()
 _active: dict[str, ChannelAdapter] = {}
