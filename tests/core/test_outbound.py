@@ -179,3 +179,66 @@ def test_an_unpinned_connection_is_checked_when_it_opens(peer: dict[str, Any]) -
             client.get(f"http://127.0.0.1:{peer['port']}/")
         with pytest.raises(httpx.ConnectError, match="loopback"):
             client.get(f"https://localhost:{peer['port']}/")
+
+
+@pytest.fixture(scope="module")
+def tls_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """An HTTPS server on loopback whose certificate names only ``hooks.example.test``."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example.test")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    names: list[str | None] = []
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    server_context.sni_callback = lambda sock, server_name, ctx: names.append(server_name)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("content-length", "6")
+            self.end_headers()
+            self.wfile.write(b"secure")
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client_context = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    yield {"port": server.server_address[1], "names": names, "context": client_context}
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_to_the_pinned_address_keeps_sni_and_the_certificate_check(tls_peer: dict[str, Any]) -> None:
+    resolver = lambda host, port: ["127.0.0.1"]  # noqa: E731
+    transport = PinnedTransport(allow_private=True, resolver=resolver, verify=tls_peer["context"])
+    url = f"https://hooks.example.test:{tls_peer['port']}/in"
+    with httpx.Client(transport=transport, trust_env=False) as client:
+        with transport.pin(check_url(url, allow_private=True, resolver=resolver)):
+            assert client.get(url).text == "secure"
+        assert tls_peer["names"][-1] == "hooks.example.test"
+        # The same address under a name the certificate does not carry: the TLS check still refuses.
+        other = f"https://other.example.test:{tls_peer['port']}/in"
+        with transport.pin(check_url(other, allow_private=True, resolver=resolver)), \
+                pytest.raises(httpx.ConnectError, match="(?i)certificate|hostname"):
+            client.get(other)

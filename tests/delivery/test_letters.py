@@ -17,6 +17,7 @@ import orjson
 import pypdfium2
 import pytest
 
+from tests.console.conftest import signed_in  # noqa: F401
 from tests.fakes import sftp_server
 from trato.core.errors import ConfigurationError
 from trato.delivery.channels.base import OutgoingMessage
@@ -250,3 +251,47 @@ def test_a_letter_sent_is_batched_dropped_and_delivered_by_the_return_file(
         assert refused.exit_code == 1
     finally:
         registry.use("letter", previous)
+
+
+def test_the_letters_page_lists_batches_in_both_languages(signed_in: Any,  # noqa: F811
+                                                          ana: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    house = folder_house(tmp_path, batch_size=1)
+    dropped = house.send(letter(1, ana)).provider_message_id.split("/")[0]
+    house.run()
+    stuck = house.send(letter(2, ana)).provider_message_id.split("/")[0]
+    monkeypatch.setattr(FolderDrop, "put", lambda *a: (_ for _ in ()).throw(OSError("<b>share offline</b>")))
+    house.run()
+    page = signed_in.get("/letters?lang=es")
+    assert page.status_code == 200 and "<h1>Cartas</h1>" in page.text
+    assert dropped in page.text and stuck in page.text
+    assert "en la imprenta" in page.text and "cerrado, esperando la entrega" in page.text
+    assert "&lt;b&gt;share offline&lt;/b&gt;" in page.text and "<b>share offline" not in page.text
+    english = signed_in.get("/letters?state=dropped&lang=en").text
+    assert "at the print house" in english and dropped in english and stuck not in english
+    assert signed_in.get("/letters?state=nonsense").status_code == 200
+
+
+def test_the_minutely_task_drops_through_the_configured_print_house(ana: str, tmp_path: Path) -> None:
+    from trato.delivery import tasks
+    from trato.delivery.channels import registry
+
+    assert tasks.drop_letter_batches.call_local() == 0  # letters go to the sandbox: nothing to drop
+    house = folder_house(tmp_path, batch_size=1)
+    previous = registry.use("letter", house)
+    try:
+        batch = house.send(letter(1, ana)).provider_message_id.split("/")[0]
+        assert tasks.drop_letter_batches.call_local() == 1
+        assert (tmp_path / batch / "manifest.json").exists()
+    finally:
+        registry.use("letter", previous)
+
+
+def test_a_return_file_with_a_bad_line_changes_nothing(database_url: str) -> None:
+    from trato.core.db import unit_of_work
+    from trato.delivery import letters
+
+    for rows, problem in (([{"item": "lb_1/1", "status": "lost"}], "status must be one of"),
+                          ([{"item": "lb_1/1", "status": "delivered", "date": "yesterday"}], "ISO 8601")):
+        with pytest.raises(letters.InvalidReturnFile, match=problem), unit_of_work() as s:
+            letters.import_status(s, rows=rows)

@@ -215,3 +215,32 @@ def test_a_send_on_the_webhook_channel_reaches_the_endpoint(
     assert got.payload["data"]["data"] == {"invoice": "F-9", "name": 'Ana "}'}
     assert got.payload["data"]["customer_id"] == world["customer_id"]
     assert orjson.loads(got.body)["data"]["text"] == 'Hola Ana "}'
+
+
+def test_a_name_that_does_not_resolve_is_retried_not_failed(receiver: webhook_receiver.Receiver) -> None:
+    def no_dns(host: str, port: int) -> list[str]:
+        raise OSError("Temporary failure in name resolution")
+
+    adapter = Webhook(WebhookSettings(url="https://hooks.company.test/in", secret=SecretStr(SECRET)), resolver=no_dns)
+    result = adapter.send(_message())
+    assert (result.outcome, result.permanent) == ("refused", False) and "cannot be resolved" in (result.error or "")
+
+
+def test_the_preview_shows_the_webhooks_event_and_fields(api: Any, world: dict[str, str]) -> None:
+    from tests.delivery.conftest import approve_communication
+    from trato.core.db import unit_of_work
+
+    with unit_of_work() as s:
+        communication = approve_communication(s, key="invoice-hook", content=WEBHOOK_CONTENT,
+                                              channels=["webhook", "sms"], languages=["es"])
+    shown = api.post(f"/api/v1/communications/{communication.id}/preview",
+                     json={"customer_id": world["customer_id"], "data": {"invoice": "F-3"}})
+    assert shown.status_code == 200, shown.text
+    text = shown.text
+    assert "invoice.ready" in text and "F-3" in text
+    bad = api.post("/api/v1/communications", json={
+        "key": "bad-hook", "name": "Bad", "purpose": "transactional", "department": "billing", "kind": "reactive",
+        "channels": ["webhook"], "languages": ["es"], "default_language": "es",
+        "content": {"webhook": {"es": {"event_type": "has spaces", "data": {"a b": "x"}}}}})
+    assert bad.status_code == 422
+    assert "event_type" in bad.text and "a b" in bad.text

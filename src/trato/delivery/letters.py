@@ -298,11 +298,10 @@ def import_status(session: Session, *, rows: Iterable[dict[str, Any]]) -> Import
         if status not in RETURN_STATUSES:
             raise InvalidReturnFile(f"line {line}: status must be one of {', '.join(RETURN_STATUSES)}",
                                     details={"line": line, "status": status})
-        try:
-            at = parse_timestamp(row["date"]) if row.get("date") else None
-        except (ValueError, TypeError):
+        at = parse_timestamp(str(row["date"]).strip()) if row.get("date") else None
+        if row.get("date") and at is None:
             raise InvalidReturnFile(f"line {line}: date {row.get('date')!r} is not an ISO 8601 date",
-                                    details={"line": line}) from None
+                                    details={"line": line})
         batch_id, _, number = item_id.partition("/")
         item = session.scalars(select(LetterItem).where(LetterItem.batch_id == batch_id,
                                                         LetterItem.number == (int(number) if number.isdigit()

@@ -199,8 +199,9 @@ class Webhook(ChannelAdapter):
             return ProviderResult.refused(f"the {self.instance} webhook provider has no endpoint URL", permanent=True)
         try:
             checked = check_url(url, allow_private=settings.allow_private, resolver=self._resolver)
-        except UnsafeURL as exc:  # nothing was sent; sending again cannot make the address safe
-            return ProviderResult.refused(f"webhook target refused: {exc.message}", permanent=True)
+        except UnsafeURL as exc:  # nothing was sent; only a failed DNS look-up may pass later
+            transient = (exc.details or {}).get("reason") == "resolve"
+            return ProviderResult.refused(f"webhook target refused: {exc.message}", permanent=not transient)
         at = datetime.now(UTC).replace(microsecond=0)
         body = orjson.dumps(self.payload(message, at))
         timestamp = int(at.timestamp())
