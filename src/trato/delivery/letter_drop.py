@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,8 +33,10 @@ class DropTarget(Protocol):
         """Reach the drop without writing anything; returns what was found. Raises on failure."""
 
 
-def _files(files: BatchFiles) -> list[tuple[str, bytes]]:
-    return [*files.pdfs, (MANIFESTS[0], files.manifest_csv), (MANIFESTS[1], files.manifest_json)]
+def _files(files: BatchFiles) -> Iterator[tuple[str, bytes]]:
+    yield from files.pdfs()
+    yield MANIFESTS[0], files.manifest_csv
+    yield MANIFESTS[1], files.manifest_json
 
 
 class FolderDrop:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trato.core.clock import iso, utcnow
-from trato.core.db import Base, BigIntPK, JSONType, UTCDateTime, unit_of_work
+from trato.core.db import Base, BigIntPK, JSONType, UTCDateTime, new_session, unit_of_work
 from trato.core.errors import InvalidInput, NotFound
 from trato.core.ids import new_id
 
@@ -184,26 +184,19 @@ def batches_to_drop(session: Session, *, provider: str) -> list[str]:
 
 @dataclass(frozen=True)
 class BatchFiles:
-    """A closed batch as the print house receives it: PDFs by file name, then the manifests."""
+    """A closed batch as the print house receives it: its PDFs (read one at a time, so a batch
+    of any size never sits in memory whole), then the manifests."""
 
     batch_id: str
-    pdfs: list[tuple[str, bytes]]
+    pdfs: Callable[[], Iterator[tuple[str, bytes]]]
     manifest_csv: bytes
     manifest_json: bytes
 
 
 def files_of(session: Session, batch_id: str) -> BatchFiles:
-    """The files of a batch to drop, each PDF re-checked against the hash taken when it was added."""
+    """The files of a batch to drop; each PDF is re-checked against the hash taken when it was added."""
     batch = get_batch(session, batch_id)
-    items = list(session.scalars(select(LetterItem).where(LetterItem.batch_id == batch_id)
-                                 .order_by(LetterItem.number)))
-    pdfs = []
-    for item in items:
-        data = item.pdf or b""
-        if hashlib.sha256(data).hexdigest() != item.sha256:
-            raise InvalidInput(f"letter {item.provider_id} does not match its SHA-256; it will not be printed",
-                               code="letter_mismatch")
-        pdfs.append((item.file_name, data))
+    items = items_of(session, batch_id)
     rows = [{"item": i.provider_id, "file": i.file_name, "message_id": i.message_id, "customer_id": i.customer_id,
              "name": i.address[0] if i.address else "", "address": list(i.address[1:]), "pages": i.pages,
              "bytes": i.size, "sha256": i.sha256, "sides": i.sides, "postage": i.postage} for i in items]
@@ -214,6 +207,17 @@ def files_of(session: Session, batch_id: str) -> BatchFiles:
     writer.writeheader()
     for row in rows:
         writer.writerow({**row, "address": " | ".join(row["address"])})
+    wanted = [(i.id, i.provider_id, i.file_name, i.sha256) for i in items]
+
+    def pdfs() -> Iterator[tuple[str, bytes]]:
+        with new_session(readonly=True) as reading:
+            for item_id, provider_id, file_name, sha256 in wanted:
+                data = reading.scalar(select(LetterItem.pdf).where(LetterItem.id == item_id)) or b""
+                if hashlib.sha256(data).hexdigest() != sha256:
+                    raise InvalidInput(f"letter {provider_id} does not match its SHA-256; it will not be printed",
+                                       code="letter_mismatch")
+                yield file_name, data
+
     return BatchFiles(batch.id, pdfs, text.getvalue().encode("utf-8"),
                       orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
