@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,4 +120,3 @@ def stop(receiver: Receiver) -> None:
     if receiver.server is not None:
         receiver.server.shutdown()
         receiver.server.server_close()
-    time.sleep(0)

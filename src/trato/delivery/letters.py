@@ -19,7 +19,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import orjson
-import structlog
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -28,8 +27,6 @@ from trato.core.clock import iso, utcnow
 from trato.core.db import Base, BigIntPK, JSONType, UTCDateTime, new_session, unit_of_work
 from trato.core.errors import InvalidInput, NotFound
 from trato.core.ids import new_id
-
-log = structlog.get_logger("trato.delivery.letters")
 
 BATCH_STATES = ("open", "closed", "dropped")
 RETURN_STATUSES = {"delivered": "delivered", "returned": "bounced", "undeliverable": "bounced", "failed": "failed"}
