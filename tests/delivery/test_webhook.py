@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook as Reference
 
+from tests.console.conftest import signed_in  # noqa: F401
 from tests.delivery.conftest import WEBHOOK_SECRET as SECRET
 from tests.fakes import webhook_receiver
 from trato.core.errors import ConfigurationError
@@ -244,3 +245,32 @@ def test_the_preview_shows_the_webhooks_event_and_fields(api: Any, world: dict[s
         "content": {"webhook": {"es": {"event_type": "has spaces", "data": {"a b": "x"}}}}})
     assert bad.status_code == 422
     assert "event_type" in bad.text and "a b" in bad.text
+
+
+@pytest.mark.usefixtures("immediate_queue")
+def test_a_customers_own_url_identity_is_where_their_messages_go(
+        api: Any, world: dict[str, str], receiver: webhook_receiver.Receiver, signed_in: Any) -> None:  # noqa: F811
+    from tests.delivery.conftest import approve_communication
+    from trato.core.db import unit_of_work
+    from trato.customers import service as customers
+    from trato.delivery.channels import registry
+
+    own = f"http://127.0.0.1:{receiver.port}/customers/Ana?token=AbC"
+    with unit_of_work() as s:
+        communication = approve_communication(s, key="invoice-hook", content=WEBHOOK_CONTENT,
+                                              channels=["webhook"], languages=["es"])
+        customers.add_identity(s, customer_id=world["customer_id"], kind="webhook", value=own, actor="test")
+    adapter = adapter_for(receiver, customer_urls=True)
+    previous = registry.use("webhook", adapter)
+    try:
+        sent = api.post("/api/v1/messages", json={"customer": {"id": world["customer_id"]},
+                                                  "communication": communication.key, "data": {"invoice": "F-4"}})
+        message = api.get(f"/api/v1/messages/{sent.json()['id']}").json()
+    finally:
+        registry.use("webhook", previous)
+        adapter.close()
+    assert message["state"] == "accepted"
+    [got] = receiver.verified()
+    assert got.path == "/customers/Ana?token=AbC"
+    archived = signed_in.get(f"/archive/{message['archive_entry_id']}?lang=en")  # the archive shows it too
+    assert archived.status_code == 200 and "invoice.ready" in archived.text and "Webhook" in archived.text
