@@ -159,7 +159,14 @@ def test_settings_from_one_url() -> None:
     assert (inside.url, inside.allow_private, inside.customer_urls, inside.timeout) == (
         "http://10.0.0.5:8080/h", True, True, 3.0)
     assert SECRET not in repr(inside)
+    plus = "whsec_" + base64.b64encode(bytes([251, 255] * 16)).decode()  # "+" and "/" in base64
+    assert "+" in plus and "/" in plus
+    written = Webhook.settings_from_url(f"webhooks://h.example/x?secret={plus}")
+    assert written.secret is not None and written.secret.get_secret_value() == plus
+    encoded = Webhook.settings_from_url(f"webhooks://h.example/x?secret={plus.replace('+', '%2B')}")
+    assert encoded.secret is not None and encoded.secret.get_secret_value() == plus
     for bad in ("https://hooks.example.com/?secret=" + SECRET, "webhooks://h/?secret=nope",
+                f"webhook://h/?secret={SECRET}",
                 "webhooks://h/?secret=whsec_!!!", "webhooks://h/?allow_private=maybe"):
         with pytest.raises(ConfigurationError):
             Webhook.settings_from_url(bad)

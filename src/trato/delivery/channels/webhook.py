@@ -35,7 +35,7 @@ import hmac
 import threading
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -124,11 +124,15 @@ class Webhook(ChannelAdapter):
         if parts.scheme not in cls.url_schemes or not parts.hostname:
             raise ConfigurationError("webhook", "write it as webhooks://host/path?secret=whsec_… "
                                                 "(or webhook:// for http inside your network)")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        own = {k: v for k, v in query if k in SETTINGS_KEYS}
-        rest = [(k, v) for k, v in query if k not in SETTINGS_KEYS]
+        # Split by hand: a whsec_ secret is base64, whose "+" parse_qsl would turn into a space.
+        pairs = [pair.partition("=") for pair in parts.query.split("&") if pair]
+        own = {unquote(k): unquote(v) for k, _, v in pairs if unquote(k) in SETTINGS_KEYS}
+        rest = "&".join(f"{k}={v}" if sep else k for k, sep, v in pairs if unquote(k) not in SETTINGS_KEYS)
         scheme = "https" if parts.scheme == "webhooks" else "http"
-        endpoint = urlunsplit((scheme, parts.netloc, parts.path or "/", urlencode(rest), ""))
+        if scheme == "http" and not _flag(own.get("allow_private", ""), "allow_private"):
+            raise ConfigurationError("webhook", "webhook:// is plain http, allowed only inside your network: add "
+                                                "allow_private=true, or use webhooks:// (https)")
+        endpoint = urlunsplit((scheme, parts.netloc, parts.path or "/", rest, ""))
         try:
             return WebhookSettings(
                 url=endpoint, secret=SecretStr(own["secret"]) if own.get("secret") else None,
