@@ -14,6 +14,7 @@ from trato.archive import api as archive_api
 from trato.delivery import api as delivery_api
 from trato.delivery import callbacks as delivery_callbacks
 from trato.archive import pages as archive_pages
+from trato.delivery import letter_pages
 from trato.delivery import pages as delivery_pages
 from trato.archive import service as archive_service
 from trato.console import api as console_api
@@ -125,4 +126,5 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(archive_pages.router)
     app.include_router(archive_pages.content_router)
     app.include_router(delivery_pages.router)
+    app.include_router(letter_pages.router)
     return app

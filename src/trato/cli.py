@@ -29,6 +29,10 @@ from trato.policy.cli import consents_app, privacy_app  # noqa: E402
 
 app.add_typer(privacy_app, name="privacy", callback=lambda: _settings())
 app.add_typer(consents_app, name="consents", callback=lambda: _settings())
+# Print-house batches of printed letters (trato letters drop|list|import-status).
+from trato.delivery.cli import letters_app  # noqa: E402
+
+app.add_typer(letters_app, name="letters", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)

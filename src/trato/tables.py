@@ -6,6 +6,7 @@ from trato.content import models as content_models  # noqa: F401
 from trato.core import audit  # noqa: F401
 from trato.core.db import Base
 from trato.customers import models as customers_models  # noqa: F401
+from trato.delivery import letters as delivery_letters  # noqa: F401
 from trato.delivery import models as delivery_models  # noqa: F401
 from trato.ingest import models as ingest_models  # noqa: F401
 from trato.policy import models as policy_models  # noqa: F401

@@ -231,3 +231,21 @@ def infobip_settings(fake: Any, **extra: Any) -> Any:
     fields: dict[str, Any] = {"api_key": fake.api_key, "base_url": fake.url, "sender": "BancoEj",
                               "webhook_secret": INFOBIP_SECRET, "timeout": 5}
     return InfobipSettings(**{**fields, **extra})
+WEBHOOK_SECRET = "whsec_" + "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # base64 of bytes 0..31
+
+
+@pytest.fixture(scope="session")
+def _webhook_receiver() -> Iterator[Any]:
+    from tests.fakes import webhook_receiver
+
+    receiver = webhook_receiver.start(WEBHOOK_SECRET)
+    yield receiver
+    webhook_receiver.stop(receiver)
+
+
+@pytest.fixture
+def receiver(_webhook_receiver: Any) -> Iterator[Any]:
+    """A company's webhook endpoint on loopback that verifies the Standard Webhooks signature."""
+    _webhook_receiver.reset()
+    yield _webhook_receiver
+    _webhook_receiver.reset()

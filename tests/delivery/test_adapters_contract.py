@@ -34,7 +34,21 @@ PARTS["whatsapp"] = {  # what the archive holds for a WhatsApp template (content
                                  "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]}
                              }).decode(),
 }
-RECIPIENT = {"email": "ana@example.com", "push": "device-token-1", "web": "cus_ANA", "letter": "cus_ANA"}
+PARTS["webhook"] = {"event_type": "invoice.ready", "text": "Hola Ana", "data": '{"invoice":"F-1"}'}
+RECIPIENT = {"email": "ana@example.com", "push": "device-token-1", "web": "cus_ANA", "letter": "cus_ANA",
+             "webhook": "cus_ANA"}
+
+
+def _letter_parts() -> dict[str, str | bytes]:
+    import io
+
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument.new()
+    document.new_page(595, 842)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return {"title": "Tu factura F-1", "html": "<p>Hola Ana</p>", "pdf": buffer.getvalue()}
 
 
 def _sandbox(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
@@ -131,13 +145,47 @@ def _infobip(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[
     return adapter, _unreachable(adapter)
 
 
+def _webhook(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from pydantic import SecretStr
+
+    from tests.delivery.conftest import WEBHOOK_SECRET
+    from tests.delivery.smtp_peer import free_port
+    from trato.delivery.channels.webhook import Webhook, WebhookSettings
+
+    receiver = request.getfixturevalue("receiver")
+    adapter = Webhook(WebhookSettings(url=receiver.url, secret=SecretStr(WEBHOOK_SECRET), allow_private=True,
+                                      timeout=5))
+    request.addfinalizer(adapter.close)
+
+    def break_it() -> None:  # nothing listens there: connection refused
+        adapter.settings = adapter.settings.model_copy(update={"url": f"http://127.0.0.1:{free_port()}/hook"})
+        adapter.close()
+
+    return adapter, break_it
+
+
+def _printhouse(request: pytest.FixtureRequest) -> tuple[ChannelAdapter, Callable[[], None]]:
+    from trato.delivery.channels.letter import PrintHouse, PrintHouseSettings
+
+    request.getfixturevalue("database_url")
+    folder = request.getfixturevalue("tmp_path")
+    adapter = PrintHouse(PrintHouseSettings(drop=f"file://{folder}"))
+
+    def break_it() -> None:  # no drop configured: nothing can reach a print house
+        adapter.settings = PrintHouseSettings()
+
+    return adapter, break_it
+
+
 ADAPTERS = {"sandbox": _sandbox, "smtp": _smtp, "whatsapp": _whatsapp, "webpush": _webpush, "fcm": _fcm,
-            "twilio": _twilio, "twilio_voice": lambda r: _twilio(r, "voice"), "infobip": _infobip}
+            "twilio": _twilio, "twilio_voice": lambda r: _twilio(r, "voice"), "infobip": _infobip,
+            "webhook": _webhook, "printhouse": _printhouse}
 
 
 def _message(channel: str, n: int = 1) -> OutgoingMessage:
     return OutgoingMessage(message_id=f"msg_CONTRACT{n}", channel=channel, recipient=RECIPIENT.get(channel, "+34612345678"),
-                           parts=dict(PARTS.get(channel, PARTS["sms"])), customer_id="cus_ANA")
+                           parts=_letter_parts() if channel == "letter" else dict(PARTS.get(channel, PARTS["sms"])),
+                           customer_id="cus_ANA")
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

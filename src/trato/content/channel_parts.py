@@ -158,6 +158,13 @@ def letter(*, html: str, title: str, language: str, context: Mapping[str, Any], 
     return parts
 
 
+def webhook(variant: Mapping[str, Any], render_field: RenderField) -> Parts:
+    """``event_type`` (as written), ``text`` and ``data``: the rendered fields as canonical JSON."""
+    fields = {name: render_field(f"data.{name}", source) for name, source in (variant.get("data") or {}).items()}
+    return {"event_type": str(variant["event_type"]), "text": render_field("text", variant.get("text", "")),
+            "data": _canonical(fields)}
+
+
 def page_images(pdf: bytes) -> list[bytes]:
     """PNG images of the letter's pages for the preview (at most 6)."""
     return letter_kit.page_images(pdf, dpi=60, max_pages=6)

@@ -227,6 +227,8 @@ def render_parts(session: Session, *, version: TemplateVersion, channel: str, la
         html = _field(version, channel, language, "body_html", variant["body_html"], blocks, context)
         title = _field(version, channel, language, "title", variant["title"], blocks, context)
         return channel_parts.letter(html=html, title=title, language=language, context=context, pdf=documents)
+    if channel == "webhook":
+        return channel_parts.webhook(variant, lambda f, s: _field(version, channel, language, f, s, blocks, context))
     return _simple(version, channel, language, variant, blocks, context)
 
 

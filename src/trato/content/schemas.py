@@ -90,9 +90,27 @@ class WebVariant(_Variant):
     html: str = Field(min_length=1)
 
 
+class WebhookVariant(_Variant):
+    """A signed JSON POST to the company's own system: an event type (fixed), an optional text
+    and named fields, each a template rendered to a string (JSON is built from them, never from
+    template output, so a customer's value cannot change the payload's shape)."""
+
+    event_type: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    text: str = ""
+    data: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("data")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or len(name) > 100 or not all(c.isalnum() or c in "_.-" for c in name):
+                raise ValueError(f"field name {name!r}: letters, digits, _ . - (at most 100)")
+        return value
+
+
 VARIANTS: Final[dict[str, type[_Variant]]] = {
     "email": EmailVariant, "sms": SmsVariant, "whatsapp": WhatsAppVariant, "push": PushVariant,
-    "voice": VoiceVariant, "letter": LetterVariant, "web": WebVariant,
+    "voice": VoiceVariant, "letter": LetterVariant, "web": WebVariant, "webhook": WebhookVariant,
 }
 assert set(VARIANTS) == set(CHANNELS)
 
@@ -101,7 +119,8 @@ MARKUP_FIELDS: Final[frozenset[tuple[str, str]]] = frozenset({
     ("email", "body_mjml"), ("email", "body_html"), ("letter", "body_html"), ("web", "html"), ("voice", "ssml"),
 })
 # Fields that are not templates (fixed by the provider or a kind of value).
-PLAIN_FIELDS: Final[frozenset[str]] = frozenset({"mode", "template_name", "category", "type", "phone_number"})
+PLAIN_FIELDS: Final[frozenset[str]] = frozenset({"mode", "template_name", "category", "type", "phone_number",
+                                                "event_type"})
 
 # A WhatsApp template's texts are Meta's (numbered {{1}} variables), not Jinja: only the values are.
 META_FIELDS: Final[frozenset[tuple[str, str]]] = frozenset(
@@ -159,6 +178,8 @@ def template_fields(channel: str, variant: dict[str, Any]) -> list[tuple[str, st
                     fields.extend((f"{name}.{index}.{k}", v) for k, v in item.items()
                                   if isinstance(v, str) and k not in PLAIN_FIELDS
                                   and not (channel == "whatsapp" and k in ("text", "url")))
+        elif isinstance(value, dict):  # a webhook's named fields
+            fields.extend((f"{name}.{k}", v) for k, v in value.items() if isinstance(v, str))
     return fields
 
 

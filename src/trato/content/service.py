@@ -436,3 +436,12 @@ def reproduce(session: Session, *, version_id: str, channel: str, language: str,
     """The same bytes again from an archived version id and render context."""
     version = get_version(session, version_id)
     return rendering.render_parts(session, version=version, channel=channel, language=language, context=context)
+
+
+def postal_address(session: Session, *, customer_id: str, language: str = "es") -> list[str]:
+    """The lines a letter to this customer shows in its envelope window (name first); empty
+    when the profile has no street address."""
+    from trato.content import channel_parts
+
+    profile, _identities, _computed = rendering.customer_values(session, customer_id)
+    return channel_parts.address_lines(profile, language=language)

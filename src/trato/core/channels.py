@@ -10,14 +10,15 @@ from typing import Final, Literal
 
 from trato.core.i18n import N_
 
-Channel = Literal["email", "sms", "whatsapp", "push", "voice", "letter", "web"]
+Channel = Literal["email", "sms", "whatsapp", "push", "voice", "letter", "web", "webhook"]
 
-CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "whatsapp", "push", "voice", "letter", "web")
-"""Every channel, in the order pages list them. ``web`` is the web / in-app channel."""
+CHANNELS: Final[tuple[str, ...]] = ("email", "sms", "whatsapp", "push", "voice", "letter", "web", "webhook")
+"""Every channel, in the order pages list them. ``web`` is the web / in-app channel; ``webhook`` is a
+signed JSON POST to a company's own system (its endpoint reaches every customer)."""
 
 CHANNEL_LABELS: Final[dict[str, str]] = {
     "email": N_("E-mail"), "sms": N_("SMS"), "whatsapp": N_("WhatsApp"), "push": N_("Push"), "voice": N_("Voice"),
-    "letter": N_("Letter"), "web": N_("Web / in-app"),
+    "letter": N_("Letter"), "web": N_("Web / in-app"), "webhook": N_("Webhook"),
 }
 """What the console calls each channel (catalogue ids: translate where shown)."""
 
@@ -28,7 +29,11 @@ PHONE_CHANNELS: Final[frozenset[str]] = frozenset({"sms", "whatsapp", "voice"})
 ADDRESS_KIND: Final[dict[str, str]] = {
     "email": "email", "sms": "phone", "whatsapp": "phone", "voice": "phone", "push": "device_token",
 }
-"""The identity kind whose value is a channel's address (``letter`` and ``web`` have none)."""
+"""The identity kind whose value is a channel's address (``letter``, ``web`` and ``webhook`` have none)."""
+
+OPTIONAL_ADDRESS_KIND: Final[dict[str, str]] = {"webhook": "webhook"}
+"""Channels that reach everyone without an address of the customer's own, but use one when the
+customer has it (a ``webhook`` identity is a customer's own URL, used when the provider allows)."""
 
 
 def is_channel(name: str) -> bool:

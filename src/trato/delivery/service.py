@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from trato.archive import service as archive
 from trato.content import service as content
 from trato.core import audit
-from trato.core.channels import ADDRESS_KIND
+from trato.core.channels import ADDRESS_KIND, OPTIONAL_ADDRESS_KIND
 from trato.core.clock import iso, utcnow
 from trato.core.db import on_commit, unit_of_work
 from trato.core.errors import ConfigurationError
@@ -124,12 +124,14 @@ def _address(session: Session, customer_id: str, channel: str) -> str:
         except ConfigurationError:
             platforms = None  # delivery reports the configuration when it tries
         return push_devices.recipient_for(session, customer_id=customer_id, platforms=platforms)
-    kind = ADDRESS_KIND.get(channel)
+    kind = ADDRESS_KIND.get(channel) or OPTIONAL_ADDRESS_KIND.get(channel)
     if kind is None:
         return customer_id
     for identity in customers.identities_of(session, customer_id):
         if identity.kind == kind:
             return identity.value
+    if channel in OPTIONAL_ADDRESS_KIND:
+        return customer_id
     raise InvalidSend(f"the customer has no {kind} to send {channel} to", code="no_address",
                       details={"channel": channel})
 

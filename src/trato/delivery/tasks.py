@@ -51,3 +51,19 @@ def enqueue(task: str, message_id: str, eta: datetime | None = None) -> None:
         # The row is committed and says what is left to do; a failed enqueue must not fail the
         # request that committed it.
         log.exception("could not enqueue a delivery task", task=task, message_id=message_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def drop_letter_batches() -> int:
+    """Every minute: close the print houses' batches that are full or past their cut-off and drop
+    the closed ones (a failed drop stays closed and is tried again here)."""
+    from trato.delivery.channels import registry
+    from trato.delivery.channels.letter import PrintHouse
+
+    adapter = registry.adapter_for("letter")
+    if not isinstance(adapter, PrintHouse):
+        return 0
+    report = adapter.run()
+    for batch_id, error in report.failed.items():
+        log.warning("a letter batch could not be dropped", batch_id=batch_id, error=error)
+    return len(report.dropped)

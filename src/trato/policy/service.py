@@ -57,6 +57,7 @@ def _reachable(kinds: dict[str, list[str]], traits: dict[str, Any]) -> frozenset
     address = traits.get("address")
     if isinstance(address, dict | str) and address:
         reachable.add("letter")
+    reachable.add("webhook")  # the company's own endpoint reaches every customer
     return frozenset(reachable)
 
 

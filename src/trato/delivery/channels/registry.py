@@ -17,8 +17,10 @@ from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
 from trato.delivery.channels.fcm import Fcm
 from trato.delivery.channels.infobip import InfobipSms
+from trato.delivery.channels.letter import PrintHouse
 from trato.delivery.channels.sandbox import Sandbox
 from trato.delivery.channels.twilio import TwilioSms, TwilioVoice
+from trato.delivery.channels.webhook import Webhook
 from trato.delivery.channels.webpush import WebPush
 from trato.delivery.channels.whatsapp import WhatsAppCloud
 
@@ -27,6 +29,8 @@ BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandb
 BUILT_IN["whatsapp"] = WhatsAppCloud
 BUILT_IN.update({"webpush": WebPush, "fcm": Fcm})
 BUILT_IN.update({"twilio": TwilioSms, "twilio_voice": TwilioVoice, "infobip": InfobipSms})
+BUILT_IN["webhook"] = Webhook
+BUILT_IN["printhouse"] = PrintHouse
 
 _lock = threading.Lock()
 _active: dict[str, ChannelAdapter] = {}
