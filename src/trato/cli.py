@@ -29,6 +29,10 @@ from trato.policy.cli import consents_app, privacy_app  # noqa: E402
 
 app.add_typer(privacy_app, name="privacy", callback=lambda: _settings())
 app.add_typer(consents_app, name="consents", callback=lambda: _settings())
+# Mail that comes back to the e-mail provider (trato mail receive, for an MTA's pipe).
+from trato.delivery.cli import mail_app  # noqa: E402
+
+app.add_typer(mail_app, name="mail")
 
 console = Console()
 err = Console(stderr=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trato.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from trato.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
 
 
 class MessageNotFound(NotFound):
@@ -47,3 +47,9 @@ class InvalidCallback(InvalidInput):
     """A signed provider callback whose content cannot be understood."""
 
     code = "invalid_callback"
+
+
+class MailTooLarge(PayloadTooLarge):
+    """A raw mail posted to the inbound webhook is larger than the e-mail provider accepts."""
+
+    code = "mail_too_large"

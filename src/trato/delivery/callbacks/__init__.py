@@ -12,3 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 router = APIRouter(prefix="/hooks", tags=["provider callbacks"])
+
+from trato.delivery.callbacks import email as _email  # noqa: E402
+
+router.include_router(_email.router)
