@@ -11,9 +11,9 @@ keeps the mail and tries again, as it does for any other failure —, 78 (EX_CON
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -37,7 +37,7 @@ def receive(
 
     from trato.core.errors import ConfigurationError, TratoError
 
-    raw = click.get_binary_stream("stdin").read(MAX_BYTES + 1)
+    raw = sys.stdin.buffer.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         err.print(f"the mail is larger than {MAX_BYTES} bytes")
         raise typer.Exit(EX_DATAERR)
