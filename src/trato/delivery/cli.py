@@ -64,3 +64,28 @@ def receive(
         err.print(f"could not apply the mail ({type(exc).__name__}); the MTA should try again")
         raise typer.Exit(EX_TEMPFAIL) from None
     typer.echo(f"{outcome.action} {outcome.message_id or '-'} {outcome.detail}".rstrip())
+
+
+@mail_app.command("poll")
+def poll() -> None:
+    """Fetch the bounce mailbox (TRATO_MAIL_POLL_URL, POP3) once and apply every mail in it."""
+    from trato.app import connect_domains
+    from trato.core.errors import ConfigurationError
+    from trato.core.settings import get_settings
+    from trato.delivery import mailpoll
+
+    try:
+        get_settings().resolved_secret_key()
+        settings = mailpoll.configured()
+        if settings is None:
+            raise ConfigurationError("TRATO_MAIL_POLL_URL", "is not set: there is no bounce mailbox to poll")
+        connect_domains()
+        report = mailpoll.poll(settings)
+    except ConfigurationError as exc:
+        err.print(f"configuration error: {escape(exc.message)}")
+        raise typer.Exit(EX_CONFIG) from None
+    applied = ", ".join(f"{action} {n}" for action, n in sorted(report.applied.items())) or "nothing"
+    typer.echo(f"fetched {report.fetched}: {applied}; unreadable {report.unreadable}; left {report.left}")
+    if report.error:
+        err.print(escape(report.error))
+        raise typer.Exit(EX_TEMPFAIL)

@@ -51,3 +51,17 @@ def enqueue(task: str, message_id: str, eta: datetime | None = None) -> None:
         # The row is committed and says what is left to do; a failed enqueue must not fail the
         # request that committed it.
         log.exception("could not enqueue a delivery task", task=task, message_id=message_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def poll_bounce_mailbox() -> int:
+    """Every minute when ``TRATO_MAIL_POLL_URL`` is set: apply the bounce mailbox's mail (``mailpoll``)."""
+    from trato.delivery import mailpoll
+
+    settings = mailpoll.configured()
+    if settings is None:
+        return 0
+    report = mailpoll.poll(settings)
+    if report.error:
+        log.warning("bounce mailbox poll incomplete", error=report.error, fetched=report.fetched)
+    return report.fetched
