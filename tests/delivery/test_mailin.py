@@ -301,3 +301,45 @@ def test_the_webhook_refuses_everything_without_a_secret_and_large_mail(api: Any
         assert api.post("/hooks/smtp/email/inbound", content=big).status_code == 413
     finally:
         registry.use("email", previous)
+
+
+# -- whatever arrives --------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_HEADER_NAMES = st.sampled_from(["From", "To", "Subject", "Content-Type", "Auto-Submitted", "X-Failed-Recipients",
+                                 "Message-ID", "In-Reply-To", "Content-Transfer-Encoding", "Precedence", "Date"])
+_CONTENT_TYPES = st.sampled_from([
+    "multipart/report; report-type=delivery-status; boundary=b", "multipart/report; report-type=feedback-report",
+    "multipart/report; boundary=b", "message/delivery-status", "text/html; charset=x-unknown", "multipart/mixed",
+    "text/plain; charset=utf-8", "message/rfc822"])
+
+
+@st.composite
+def _mails(draw: Any) -> bytes:
+    headers = draw(st.lists(st.tuples(_HEADER_NAMES, st.text(max_size=60)), max_size=8))
+    lines = [f"{name}: {value}".replace("\n", " ").replace("\r", " ") for name, value in headers]
+    if draw(st.booleans()):
+        lines.append(f"Content-Type: {draw(_CONTENT_TYPES)}")
+    body_parts = draw(st.lists(st.sampled_from([
+        "--b", "--b--", "Content-Type: message/delivery-status", "Content-Type: text/rfc822-headers",
+        "Content-Type: message/feedback-report", "Action: failed", "Status: 5.1.1", "Final-Recipient: rfc822; a@b.c",
+        "Feedback-Type: abuse", "", "> quoted", "On Mon wrote:", "Message-ID: <x@y>", ".", "=?utf-8?q?=FF?=",
+    ]) | st.text(max_size=40), max_size=30))
+    return ("\r\n".join(lines) + "\r\n\r\n" + "\r\n".join(body_parts)).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=_mails() | st.binary(max_size=400))
+def test_any_mail_is_read_or_refused_as_invalid_never_crashes(raw: bytes) -> None:
+    from trato.delivery import mailin
+    from trato.delivery.errors import InvalidCallback
+
+    try:
+        read = mailin.read(raw)
+    except InvalidCallback:
+        assert not raw.strip()
+        return
+    assert read.kind in ("bounce", "complaint", "not_spam", "auto_reply", "reply", "unknown")
+    assert all(r.status[0] in "245" for r in read.recipients)
