@@ -36,6 +36,8 @@ class Mailbox:
     quits: int = 0
     open: set[Any] = field(default_factory=set)  # the live server sessions
     loop: Any = None
+    # (started, release): DATA signals ``started`` and waits for ``release`` before answering.
+    hold_data: tuple[Any, Any] | None = None
 
     async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
         self.rsets += 1
@@ -64,6 +66,12 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hold_data is not None:
+            import asyncio
+
+            started, release = self.hold_data
+            started.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
         if self.drop_during_data:
             server.transport.close()  # gone before answering: did it queue the message or not?
             return "250 OK"
@@ -79,6 +87,7 @@ class Mailbox:
         self.received.clear()
         self.refuse_rcpt = self.refuse_data = None
         self.drop_during_data = False
+        self.hold_data = None
         self.connections = self.rsets = self.quits = 0
 
 

@@ -83,6 +83,26 @@ def test_a_connection_lost_during_data_is_ambiguous_and_not_reused(smtp_adapter:
     assert smtp_adapter.pool.stats.dropped == 0  # the lost one was discarded, not found dead later
 
 
+def test_close_lets_the_message_being_handed_over_finish(smtp_adapter: Any, smtp_server: Any) -> None:
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    smtp_server.hold_data = (started, release)
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        sending = threads.submit(smtp_adapter.send, _mail(1))
+        assert started.wait(10)  # the message is being handed over
+        pool = smtp_adapter.pool
+        closing = threads.submit(smtp_adapter.close)
+        while not pool.closed:  # close() has begun and now waits for the message
+            threading.Event().wait(0.001)
+        release.set()
+        assert sending.result().outcome == "accepted"
+        closing.result()
+    assert len(smtp_server.received) == 1 and smtp_server.quits == 1
+    smtp_server.hold_data = None
+    assert smtp_adapter.send(_mail(2)).outcome == "accepted"  # a closed adapter opens new connections
+
+
 def test_idle_connections_are_closed_after_the_idle_timeout(smtp_server: Any) -> None:
     adapter = _adapter(smtp_server, idle_timeout=30)
     now = [1000.0]

@@ -10,7 +10,9 @@ envelope sender names the message (VERP) so that bounces find it (delivery/maili
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -25,7 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from trato.core.clock import utcnow
 from trato.delivery.channels.base import CheckResult, ChannelAdapter, Limits, OutgoingMessage, ProviderResult
 from trato.delivery.channels.email_dkim import DEFAULT_HEADERS, DkimSigner
-from trato.delivery.channels.email_pool import CONNECTION_ERRORS, Connection, SlotTimeout, SmtpPool
+from trato.delivery.channels.email_pool import CONNECTION_ERRORS, Connection, PoolClosed, SlotTimeout, SmtpPool
 
 # The local part of the VERP return path: bounces+<message id>@<bounce domain>.
 VERP_PREFIX = "bounces+"
@@ -164,9 +166,16 @@ class SmtpEmail(ChannelAdapter):
     def send(self, message: OutgoingMessage) -> ProviderResult:
         mail = self.build(message)
         data = self.wire_bytes(mail)
-        pool = self.pool
         sender, message_id = self.envelope_sender(message), str(mail["Message-ID"])
-        return pool.run(lambda: self._transfer(pool, sender, message.recipient, data, message_id))
+        for _ in range(3):  # the settings may be replaced (and the pool with them) meanwhile
+            pool = self.pool
+            try:
+                return pool.run(lambda: self._transfer(pool, sender, message.recipient, data, message_id))
+            except PoolClosed:
+                continue
+            except (CancelledError, asyncio.CancelledError):
+                return ProviderResult.ambiguous("the SMTP connections were closed while the message was handed over")
+        return ProviderResult.refused("the SMTP connections are being replaced; try again")
 
     def check(self) -> CheckResult:
         """Connect, authenticate and QUIT without sending anything."""

@@ -46,6 +46,10 @@ class SlotTimeout(Exception):
     """Every connection stayed busy for longer than the wait allowed."""
 
 
+class PoolClosed(RuntimeError):
+    """The pool was closed (e.g. its settings were replaced) before the work was handed to it."""
+
+
 @dataclass
 class PoolStats:
     opened: int = 0
@@ -79,41 +83,63 @@ class SmtpPool:
     # -- the loop's thread ----------------------------------------------------------------------
 
     def run(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        """Run ``work()`` on the pool's loop and wait for its result (from any thread but the loop's)."""
-        loop = self._running_loop()
-        return asyncio.run_coroutine_threadsafe(work(), loop).result()
+        """Run ``work()`` on the pool's loop and wait for its result (from any thread but the loop's).
+
+        Raises :class:`PoolClosed` when the pool was closed before, and ``CancelledError`` when it
+        was closed so abruptly that the work had to be cancelled half-way."""
+        with self._lock:  # submitted under the lock: close() cannot slip in between
+            loop = self._running_loop()
+            future = asyncio.run_coroutine_threadsafe(work(), loop)
+        return future.result()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("this SMTP pool is closed")
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                started = threading.Event()
+        """The pool's loop, started on first use (called with ``_lock`` held)."""
+        if self._closed:
+            raise PoolClosed("this SMTP connection pool is closed")
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            started = threading.Event()
 
-                def serve() -> None:
-                    asyncio.set_event_loop(loop)
-                    loop.call_soon(started.set)
-                    loop.run_forever()
-                    loop.close()
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(started.set)
+                loop.run_forever()
+                loop.close()
 
-                self._thread = threading.Thread(target=serve, name=f"{self.name}-connections", daemon=True)
-                self._thread.start()
-                started.wait()
-                self._loop = loop
-                self._slots = asyncio.Semaphore(self.size)
-            return self._loop
+            self._thread = threading.Thread(target=serve, name=f"{self.name}-connections", daemon=True)
+            self._thread.start()
+            started.wait()
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.size)
+        return self._loop
 
     def close(self) -> None:
-        """QUIT every idle connection and stop the loop; connections in use are closed as they come back."""
+        """Let the messages being handed over finish (within ``slot_wait``), QUIT every connection
+        and stop the loop; what is still running after that is cancelled."""
         with self._lock:
             loop, thread, self._closed = self._loop, self._thread, True
         if loop is None or thread is None:
             return
         with suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._quit_idle(everyone=True), loop).result(timeout=10)
+            asyncio.run_coroutine_threadsafe(self._drain(), loop).result(timeout=self.slot_wait + 15)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+
+    async def _drain(self) -> None:
+        assert self._slots is not None
+        held = 0
+        try:
+            for _ in range(self.size):  # every slot back: nothing is being handed over any more
+                await asyncio.wait_for(self._slots.acquire(), timeout=self.slot_wait)
+                held += 1
+        except TimeoutError:
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+        await self._quit_idle(everyone=True)
+        if self._reaper is not None:
+            self._reaper.cancel()
 
     # -- on the loop ----------------------------------------------------------------------------
 
@@ -156,9 +182,8 @@ class SmtpPool:
         return Connection(client)
 
     async def checkin(self, connection: Connection) -> None:
-        """Back to the idle list, unless it is broken, used up, or the pool is closing."""
-        if (self._closed or not connection.client.is_connected
-                or connection.messages >= self.messages_per_connection):
+        """Back to the idle list (closing, too: the drain QUITs them all), unless broken or used up."""
+        if not connection.client.is_connected or connection.messages >= self.messages_per_connection:
             await self._quit(connection)
             return
         connection.idle_since = self.clock()
@@ -200,3 +225,7 @@ class SmtpPool:
     def idle_count(self) -> int:
         """How many connections wait open (for tests and the bench)."""
         return len(self._idle)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
