@@ -16,8 +16,10 @@ message goes on — that is not an ambiguous send.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -111,6 +113,8 @@ class SmtpPool:
             started.wait()
             self._loop = loop
             self._slots = asyncio.Semaphore(self.size)
+            # A process that ends says QUIT to its servers rather than dropping the connections.
+            atexit.register(_close_at_exit, weakref.ref(self))
         return self._loop
 
     def close(self) -> None:
@@ -118,6 +122,7 @@ class SmtpPool:
         and stop the loop; what is still running after that is cancelled."""
         with self._lock:
             loop, thread, self._closed = self._loop, self._thread, True
+            self._loop = self._thread = None  # a second close() has nothing left to do
         if loop is None or thread is None:
             return
         with suppress(Exception):
@@ -229,3 +234,9 @@ class SmtpPool:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _close_at_exit(pool: weakref.ref[SmtpPool]) -> None:
+    alive = pool()
+    if alive is not None:
+        alive.close()
