@@ -36,8 +36,17 @@ class Mailbox:
     quits: int = 0
     open: set[Any] = field(default_factory=set)  # the live server sessions
     loop: Any = None
+    offer_dsn: bool = False  # advertise DSN (RFC 3461) and accept RET/ENVID on MAIL FROM
+    dsn_params: list[dict[str, Any]] = field(default_factory=list)
     # (started, release): DATA signals ``started`` and waits for ``release`` before answering.
     hold_data: tuple[Any, Any] | None = None
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.offer_dsn:
+            responses.insert(-1, "250-DSN")
+        return responses
 
     async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
         self.rsets += 1
@@ -88,6 +97,8 @@ class Mailbox:
         self.refuse_rcpt = self.refuse_data = None
         self.drop_during_data = False
         self.hold_data = None
+        self.offer_dsn = False
+        self.dsn_params.clear()
         self.connections = self.rsets = self.quits = 0
 
 
@@ -98,6 +109,14 @@ def free_port() -> int:
 
 
 class _CountingSMTP(SMTP):
+    def _getparams(self, params: Any) -> Any:
+        found = super()._getparams(params)
+        if found is not None and self.event_handler.offer_dsn:
+            dsn = {k: found.pop(k) for k in ("RET", "ENVID") if k in found}
+            if dsn:
+                self.event_handler.dsn_params.append(dsn)
+        return found
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.event_handler.connections += 1

@@ -166,6 +166,29 @@ def test_the_envelope_sender_names_the_message_when_a_bounce_domain_is_set(smtp_
     assert received.message["Message-ID"] == "<msg_01POOL7@banco.example>"
 
 
+def test_a_server_offering_dsn_gets_our_message_id_as_the_envelope_id(
+        smtp_adapter: Any, smtp_server: Any) -> None:
+    assert smtp_adapter.send(_mail(1)).outcome == "accepted"
+    assert smtp_server.dsn_params == []  # not offered: not asked for
+    smtp_adapter.close()
+    smtp_server.offer_dsn = True
+    assert smtp_adapter.send(_mail(2)).outcome == "accepted"
+    # (aiosmtpd upper-cases MAIL parameters; real servers keep the envelope id as given)
+    assert smtp_server.dsn_params == [{"RET": "HDRS", "ENVID": "MSG_01POOL2"}]
+
+
+def test_a_bounce_that_only_carries_our_envelope_id_finds_the_message() -> None:
+    from tests.delivery.test_mailin import corpus
+    from trato.delivery import mailin
+
+    raw = corpus("postfix_hard_bounce.eml", message_id="msg_01ENV").replace(b"bounces+msg_01ENV@", b"avisos@")
+    raw = raw.replace(b"<msg_01ENV@banco.example>", b"<rewritten@relay.example>")
+    assert mailin.read(raw).verp_ids == ()
+    raw = raw.replace(b"Reporting-MTA: dns; mx.banco.example", b"Reporting-MTA: dns; mx.banco.example\r\n"
+                      b"Original-Envelope-Id: msg_01ENV")
+    assert mailin.read(raw).verp_ids == ("msg_01ENV",)
+
+
 @pytest.fixture(scope="module")
 def dkim_key() -> tuple[str, bytes]:
     """A 2048-bit RSA key: the PEM for the settings, and the public key's DER for the DNS record."""

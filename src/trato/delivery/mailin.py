@@ -46,6 +46,7 @@ Kind = Literal["bounce", "complaint", "not_spam", "auto_reply", "reply", "unknow
 VERP = re.compile(re.escape(VERP_PREFIX) + r"([A-Za-z0-9_]{1,40})@", re.IGNORECASE)
 ENHANCED_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+OUR_ID = re.compile(r"msg_[A-Za-z0-9]{1,36}")
 COMPLAINT_TYPES = frozenset({"abuse", "fraud"})
 # Statuses that say the address itself cannot receive mail: suppressing it is right.
 HARD_STATUSES = ("5.1.", "5.2.1", "5.4.4")
@@ -80,7 +81,7 @@ class ReadMail:
     recipients: tuple[Recipient, ...] = ()
     feedback_type: str | None = None
     reporting_mta: str | None = None
-    verp_ids: tuple[str, ...] = ()  # our message ids from a VERP address
+    verp_ids: tuple[str, ...] = ()  # our message ids: from a VERP address or the DSN envelope id
     message_ids: tuple[str, ...] = ()  # Message-IDs of the original (ours if it is about our mail)
     text: str = ""  # a reply's own words, without the quoted history
     date: datetime | None = None
@@ -136,9 +137,11 @@ def _read_dsn(mail: EmailMessage, verp: tuple[str, ...], common: dict[str, Any])
     per_message = blocks[0] if blocks else MimeMessage()
     recipients = tuple(r for r in (_recipient(b) for b in blocks[1:]) if r is not None)
     original = _original(mail)
-    ids = _ids(" ".join([*_headers(per_message, "X-Original-Message-ID", "Original-Message-ID", "Original-Envelope-Id"),
+    ids = _ids(" ".join([*_headers(per_message, "X-Original-Message-ID", "Original-Message-ID"),
                          *_headers(original, "Message-ID"), *_headers(mail, "In-Reply-To", "References")]))
     verp = verp + _verp_ids(_headers(original, "Return-Path") + _headers(per_message, "X-Postfix-Sender"))
+    # The ENVID we gave at MAIL FROM (servers offering DSN): our message id itself.
+    verp = verp + tuple(v.strip() for v in _headers(per_message, "Original-Envelope-Id") if OUR_ID.fullmatch(v.strip()))
     return ReadMail("bounce", recipients=recipients, reporting_mta=_value(per_message.get("Reporting-MTA")),
                     verp_ids=_unique(verp), message_ids=ids, **common)
 

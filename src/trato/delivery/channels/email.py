@@ -11,6 +11,7 @@ envelope sender names the message (VERP) so that bounces find it (delivery/maili
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from trato.delivery.channels.email_pool import CONNECTION_ERRORS, Connection, Po
 
 # The local part of the VERP return path: bounces+<message id>@<bounce domain>.
 VERP_PREFIX = "bounces+"
+ENVID = re.compile(r"[A-Za-z0-9_]{1,100}")  # message ids need no xtext escaping (RFC 3461 4.4)
 SMTP_POLICY = email_policy.default.clone(linesep="\r\n")
 
 
@@ -208,6 +210,11 @@ class SmtpEmail(ChannelAdapter):
         )
         await client.connect()
         try:
+            if client.last_ehlo_response is None and client.last_helo_response is None:
+                try:  # now rather than lazily: MAIL FROM's options depend on the extensions offered
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
             if settings.username:
                 password = settings.password.get_secret_value() if settings.password else ""
                 await client.login(settings.username, password)
@@ -231,7 +238,7 @@ class SmtpEmail(ChannelAdapter):
                         return ProviderResult.refused(f"SMTP server unreachable: {exc}")
                     client = connection.client
                     try:
-                        await client.mail(sender)
+                        await client.mail(sender, options=_dsn_options(client, message_id))
                         await client.rcpt(recipient)
                     except aiosmtplib.SMTPResponseException as exc:
                         await (pool.checkin(connection) if exc.code != 421 else _discarded(pool, connection))
@@ -255,6 +262,15 @@ class SmtpEmail(ChannelAdapter):
                     return ProviderResult.accepted(message_id)
         except SlotTimeout as exc:
             return ProviderResult.refused(str(exc))
+
+
+def _dsn_options(client: aiosmtplib.SMTP, message_id: str) -> list[str]:
+    """Where the server offers DSN (RFC 3461): our message id as the envelope id, which every
+    bounce then carries (Original-Envelope-Id), and only the headers returned, not the whole mail."""
+    if not client.supports_extension("dsn"):
+        return []
+    envelope_id = message_id.strip("<>").partition("@")[0]
+    return ["RET=HDRS", f"ENVID={envelope_id}"] if ENVID.fullmatch(envelope_id) else ["RET=HDRS"]
 
 
 async def _discarded(pool: SmtpPool, connection: Connection) -> None:
