@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
@@ -304,9 +306,6 @@ def test_the_webhook_refuses_everything_without_a_secret_and_large_mail(api: Any
 
 
 # -- whatever arrives --------------------------------------------------------------------------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _HEADER_NAMES = st.sampled_from(["From", "To", "Subject", "Content-Type", "Auto-Submitted", "X-Failed-Recipients",
                                  "Message-ID", "In-Reply-To", "Content-Transfer-Encoding", "Precedence", "Date"])
