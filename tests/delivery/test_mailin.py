@@ -342,3 +342,5 @@ def test_any_mail_is_read_or_refused_as_invalid_never_crashes(raw: bytes) -> Non
         return
     assert read.kind in ("bounce", "complaint", "not_spam", "auto_reply", "reply", "unknown")
     assert all(r.status[0] in "245" for r in read.recipients)
+    for text in (read.subject, read.sender, read.text, *(r.address for r in read.recipients)):
+        text.encode("utf-8")  # storable: no lone surrogates from undecodable bytes

@@ -27,6 +27,8 @@ from datetime import datetime
 from email import message_from_bytes, message_from_string
 from email import policy as email_policy
 from email.message import EmailMessage, Message as MimeMessage
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any, Literal
 
@@ -110,10 +112,10 @@ def read(raw: bytes, *, envelope_recipient: str | None = None) -> ReadMail:
         raise InvalidCallback("the mail is empty")
     mail = message_from_bytes(raw, policy=email_policy.default)
     assert isinstance(mail, EmailMessage)
-    subject = str(mail.get("Subject", "") or "")
-    sender = parseaddr(str(mail.get("From", "") or ""))[1]
-    common = {"subject": subject, "sender": sender, "message_id": _message_id(mail.get("Message-ID")),
-              "date": _date(mail.get("Date"))}
+    subject = _header(mail, "Subject")
+    sender = parseaddr(_header(mail, "From"))[1]
+    common = {"subject": subject, "sender": sender, "message_id": _message_id(_header(mail, "Message-ID")),
+              "date": _date(_header(mail, "Date"))}
     verp = _verp_ids([envelope_recipient or "", *_headers(mail, "Delivered-To", "X-Original-To", "Envelope-To",
                                                              "To")])
     report = _report_type(mail)
@@ -142,7 +144,7 @@ def _read_dsn(mail: EmailMessage, verp: tuple[str, ...], common: dict[str, Any])
     verp = verp + _verp_ids(_headers(original, "Return-Path") + _headers(per_message, "X-Postfix-Sender"))
     # The ENVID we gave at MAIL FROM (servers offering DSN): our message id itself.
     verp = verp + tuple(v.strip() for v in _headers(per_message, "Original-Envelope-Id") if OUR_ID.fullmatch(v.strip()))
-    return ReadMail("bounce", recipients=recipients, reporting_mta=_value(per_message.get("Reporting-MTA")),
+    return ReadMail("bounce", recipients=recipients, reporting_mta=_value(_header(per_message, "Reporting-MTA")),
                     verp_ids=_unique(verp), message_ids=ids, **common)
 
 
@@ -150,7 +152,7 @@ def _read_arf(mail: EmailMessage, verp: tuple[str, ...], common: dict[str, Any])
     part = _part(mail, "message/feedback-report")
     blocks = _field_blocks(part) if part is not None else []
     report = blocks[0] if blocks else MimeMessage()
-    feedback_type = str(report.get("Feedback-Type", "") or "").strip().lower() or None
+    feedback_type = _header(report, "Feedback-Type").strip().lower() or None
     original = _original(mail)
     ids = _ids(" ".join(_headers(report, "Original-Message-ID") + _headers(original, "Message-ID")))
     verp = verp + _verp_ids(_headers(report, "Original-Mail-From") + _headers(original, "Return-Path"))
@@ -185,30 +187,30 @@ def _report_type(mail: EmailMessage) -> str | None:
 
 def _is_plain_bounce(mail: EmailMessage, sender: str) -> bool:
     local = sender.lower().split("@")[0]
-    return bool(mail.get("X-Failed-Recipients")) and (local in ("mailer-daemon", "postmaster") or not sender)
+    return bool(_header(mail, "X-Failed-Recipients")) and (local in ("mailer-daemon", "postmaster") or not sender)
 
 
 def _is_auto_reply(mail: EmailMessage, subject: str) -> bool:
-    auto = str(mail.get("Auto-Submitted", "no") or "no").strip().lower()
-    precedence = str(mail.get("Precedence", "") or "").strip().lower()
-    return (not auto.startswith("no") or bool(mail.get("X-Autoreply")) or bool(mail.get("X-Autorespond"))
+    auto = (_header(mail, "Auto-Submitted") or "no").strip().lower()
+    precedence = _header(mail, "Precedence").strip().lower()
+    return (not auto.startswith("no") or bool(_header(mail, "X-Autoreply")) or bool(_header(mail, "X-Autorespond"))
             or precedence in ("bulk", "junk", "list", "auto_reply") or bool(AUTO_SUBJECT.match(subject)))
 
 
 def _recipient(block: MimeMessage) -> Recipient | None:
-    address = _value(block.get("Final-Recipient")) or _value(block.get("Original-Recipient"))
-    action = str(block.get("Action", "") or "").strip().lower()
+    address = _value(_header(block, "Final-Recipient")) or _value(_header(block, "Original-Recipient"))
+    action = _header(block, "Action").strip().lower()
     if not address or not action:
         return None
-    diagnostic = " ".join(str(block.get("Diagnostic-Code", "") or "").split()) or None
-    status = str(block.get("Status", "") or "").strip()
+    diagnostic = " ".join(_header(block, "Diagnostic-Code").split()) or None
+    status = _header(block, "Status").strip()
     found = ENHANCED_STATUS.search(status)
     detailed = ENHANCED_STATUS.search(diagnostic or "")
     # Exim writes 5.0.0 and leaves the real status to the remote server's answer.
     if detailed and (not found or found.group(0).endswith(".0.0")) and detailed.group(1) == (found or detailed).group(1):
         found = detailed
     code = found.group(0) if found else ("5.0.0" if action == "failed" else "4.0.0" if action == "delayed" else "2.0.0")
-    return Recipient(address.strip("<>"), action, code, diagnostic, _value(block.get("Remote-MTA")))
+    return Recipient(address.strip("<>"), action, code, diagnostic, _value(_header(block, "Remote-MTA")))
 
 
 def _field_blocks(part: MimeMessage) -> list[MimeMessage]:
@@ -217,7 +219,7 @@ def _field_blocks(part: MimeMessage) -> list[MimeMessage]:
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, MimeMessage)]
     text = payload if isinstance(payload, str) else ""
-    if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
+    if _header(part, "Content-Transfer-Encoding").lower() in ("base64", "quoted-printable"):
         text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
     return [message_from_string(block.strip() + "\n") for block in re.split(r"\r?\n\s*\r?\n", text) if block.strip()]
 
@@ -369,7 +371,26 @@ def _reply(session: Session, mail: ReadMail, *, provider: str, raw: bytes) -> Ma
 
 
 def _headers(mail: MimeMessage, *names: str) -> list[str]:
-    return [str(v) for name in names for v in (mail.get_all(name) or [])]
+    """The values of these headers as written (encoded words decoded), never raising: the email
+    package's structured headers fail on some malformed addresses, and bounces quote anything."""
+    wanted = {n.lower() for n in names}
+    return [_decoded(value) for key, value in mail.raw_items() if key.lower() in wanted]
+
+
+def _header(mail: MimeMessage, name: str) -> str:
+    found = _headers(mail, name)
+    return found[0] if found else ""
+
+
+def _decoded(value: Any) -> str:
+    text = " ".join(str(value).split())  # unfolded
+    # Raw 8-bit headers (UTF-8 written as is, as many mailers do) arrive surrogate-escaped.
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    try:
+        decoded = str(make_header(decode_header(text)))
+    except (HeaderParseError, LookupError, ValueError, UnicodeError):
+        return text
+    return decoded.encode("utf-8", "replace").decode("utf-8")
 
 
 def _value(field_value: Any) -> str | None:
