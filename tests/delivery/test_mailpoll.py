@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.delivery.test_mailin import BOUNCE_DOMAIN, corpus, mail_adapter  # noqa: F401  (the fixture)
+from tests.delivery.test_mailin import corpus, mail_adapter  # noqa: F401  (mail_adapter: the fixture)
 
 pytestmark = pytest.mark.usefixtures("immediate_queue")
 

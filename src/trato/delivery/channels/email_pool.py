@@ -132,11 +132,9 @@ class SmtpPool:
 
     async def _drain(self) -> None:
         assert self._slots is not None
-        held = 0
         try:
             for _ in range(self.size):  # every slot back: nothing is being handed over any more
                 await asyncio.wait_for(self._slots.acquire(), timeout=self.slot_wait)
-                held += 1
         except TimeoutError:
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
