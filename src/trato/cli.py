@@ -33,6 +33,10 @@ app.add_typer(consents_app, name="consents", callback=lambda: _settings())
 from trato.delivery.cli import letters_app  # noqa: E402
 
 app.add_typer(letters_app, name="letters", callback=lambda: _settings())
+# Mail that comes back to the e-mail provider (trato mail receive, for an MTA's pipe).
+from trato.delivery.mail_cli import mail_app  # noqa: E402
+
+app.add_typer(mail_app, name="mail")
 
 console = Console()
 err = Console(stderr=True)

@@ -104,11 +104,14 @@ def smtp_server(_smtp_peer: tuple[Any, Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
-def smtp_adapter(smtp_server: Any) -> Any:
+def smtp_adapter(smtp_server: Any) -> Iterator[Any]:
+    """The SMTP adapter pointed at the loopback server; its pooled connections are closed after."""
     from trato.delivery.channels.email import SmtpEmail, SmtpSettings
 
-    return SmtpEmail(SmtpSettings(host="127.0.0.1", port=smtp_server.port, starttls=False, timeout=5,
-                                  from_address="Banco Ejemplo <avisos@banco.example>"))
+    adapter = SmtpEmail(SmtpSettings(host="127.0.0.1", port=smtp_server.port, starttls=False, timeout=5,
+                                     from_address="Banco Ejemplo <avisos@banco.example>"))
+    yield adapter
+    adapter.close()
 
 
 # -- push: a Web Push service and FCM on loopback (tests/fakes), and adapters pointed at them -------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trato.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from trato.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
 
 
 class MessageNotFound(NotFound):
@@ -68,3 +68,7 @@ class ForgedCallback(BadSignature):
     (Twilio): the same code as ``BadSignature``, another status."""
 
     status_code = 403
+class MailTooLarge(PayloadTooLarge):
+    """A raw mail posted to the inbound webhook is larger than the e-mail provider accepts."""
+
+    code = "mail_too_large"

@@ -67,3 +67,14 @@ def drop_letter_batches() -> int:
     for batch_id, error in report.failed.items():
         log.warning("a letter batch could not be dropped", batch_id=batch_id, error=error)
     return len(report.dropped)
+def poll_bounce_mailbox() -> int:
+    """Every minute when ``TRATO_MAIL_POLL_URL`` is set: apply the bounce mailbox's mail (``mailpoll``)."""
+    from trato.delivery import mailpoll
+
+    settings = mailpoll.configured()
+    if settings is None:
+        return 0
+    report = mailpoll.poll(settings)
+    if report.error:
+        log.warning("bounce mailbox poll incomplete", error=report.error, fetched=report.fetched)
+    return report.fetched

@@ -13,8 +13,10 @@ from fastapi import APIRouter
 
 router = APIRouter(prefix="/hooks", tags=["provider callbacks"])
 
+from trato.delivery.callbacks import email as _email  # noqa: E402
 from trato.delivery.callbacks import infobip, meta, twilio  # noqa: E402  (each provider's routes, after the router exists)
 
 router.include_router(meta.router)
 router.include_router(twilio.router)
 router.include_router(infobip.router)
+router.include_router(_email.router)
