@@ -414,6 +414,12 @@ def _membership(node: c.Membership, ctx: Context, path: str) -> ColumnElement[bo
         ctx.stack = (*ctx.stack, node.segment_id)
         try:
             found = compile_node(inner, ctx, path)
+        except InvalidSegment as exc:  # name the node of the tree being compiled, not one inside the other
+            here = f"{path}.segment_id".lstrip(".")
+            if isinstance(exc.details, dict):
+                exc.details = {**exc.details, "path": here, "inside": target.id}
+            exc.message = f"{here}: {exc.message.split(': ', 1)[-1]}"
+            raise
         finally:
             ctx.stack = ctx.stack[:-1]
     return found if node.member else not_(found)

@@ -17,7 +17,7 @@ class InvalidSegment(InvalidInput):
     code = "invalid_segment"
 
 
-class SegmentCycle(InvalidInput):
+class SegmentCycle(InvalidSegment):
     """A segment refers to itself, directly or through other segments."""
 
     code = "segment_cycle"
