@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.console.conftest import signed_in  # noqa: F401
+
 
 @pytest.fixture
 def people(database_url: str) -> dict[str, str]:

@@ -68,7 +68,7 @@ def row_node(row: dict[str, str]) -> dict[str, Any] | None:
         if kind == "event":
             node["count_op"] = op if op in ("gte", "lte", "eq") else "gte"
             node["count"] = number if number is not None else 1
-        if days:
+        if days is not None:
             node["within_days"] = days
         prop, _, wanted = value.partition("=")
         if prop.strip() and wanted.strip():
