@@ -29,6 +29,10 @@ from trato.policy.cli import consents_app, privacy_app  # noqa: E402
 
 app.add_typer(privacy_app, name="privacy", callback=lambda: _settings())
 app.add_typer(consents_app, name="consents", callback=lambda: _settings())
+# Segments (trato segments list|count|create|export).
+from trato.audiences.cli import segments_app  # noqa: E402
+
+app.add_typer(segments_app, name="segments", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)
