@@ -97,7 +97,20 @@ def _narrow(stmt: Any, column: Any, ctx: Context) -> Any:
 
 
 def _in(stmt: Any, column: Any, ctx: Context) -> ColumnElement[bool]:
-    return CUSTOMERS.c.id.in_(_narrow(stmt, column, ctx))
+    return member_of(_narrow(stmt, column, ctx), ctx)
+
+
+def member_of(ids: Any, ctx: Context) -> ColumnElement[bool]:
+    """The customer's id is among ``ids`` (a one-column SELECT, possibly a UNION).
+
+    SQLite answers ``id IN (…)`` from an index it builds once, and ``NOT IN`` likewise. PostgreSQL
+    turns ``NOT IN (…)`` over a million ids into a per-row search once they overflow work_mem, so
+    there it is an EXISTS on the derived table: a hash semi-join, or anti-join under ``not``.
+    """
+    if not ctx.pg:
+        return CUSTOMERS.c.id.in_(ids)
+    found = ids.subquery()
+    return exists(select(literal(1)).select_from(found).where(found.c[0] == CUSTOMERS.c.id))
 
 
 # -- values in JSON (traits, event properties) ----------------------------------------------------
@@ -371,7 +384,7 @@ def _owned(ids: Any, ctx: Context) -> ColumnElement[bool]:
     """The customer is among ``ids`` (a one-column SELECT), or a profile merged into it is."""
     roots = _merge_roots(ctx)
     inherited = select(roots.c.root).where(roots.c.child.in_(ids))
-    return or_(CUSTOMERS.c.id.in_(ids), CUSTOMERS.c.id.in_(_narrow(inherited, roots.c.root, ctx)))
+    return or_(member_of(ids, ctx), member_of(_narrow(inherited, roots.c.root, ctx), ctx))
 
 
 def _consent(node: c.ConsentCondition, ctx: Context, path: str) -> ColumnElement[bool]:
@@ -392,7 +405,7 @@ def _reachable(node: c.Reachable, ctx: Context, path: str) -> ColumnElement[bool
     else:
         has = _in(holders, holders.selected_columns[0], ctx)
     blocked = policy.suppressed_holders(channel=node.channel, purpose=node.purpose, at=ctx.now)
-    return and_(has, not_(CUSTOMERS.c.id.in_(blocked)))
+    return and_(has, not_(member_of(blocked, ctx)))
 
 
 def _membership(node: c.Membership, ctx: Context, path: str) -> ColumnElement[bool]:
