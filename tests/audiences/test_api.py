@@ -66,6 +66,9 @@ def test_validation_errors_name_the_bad_node(api, database_url):
     wide = {"type": "or", "conditions": [MADRID] * 150}
     assert api.post("/api/v1/segments/preview", json={"definition": wide}).json()["error"]["code"] == \
         "segment_too_large"
+    huge = api.post("/api/v1/segments/preview", json={"definition": {"type": "or", "conditions": [
+        MADRID, {"type": "trait", "trait": "age", "op": "gt", "value": 10**30}]}})
+    assert huge.status_code == 422 and huge.json()["error"]["details"]["path"] == "definition.conditions[1]"
     unknown = api.post("/api/v1/segments/preview", json={"definition": {"type": "segment", "segment_id": "seg_nope"}})
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_segment"
     assert unknown.json()["error"]["details"]["path"] == "definition.segment_id"

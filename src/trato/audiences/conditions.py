@@ -7,13 +7,13 @@ one against the bounds below and reports a bad node by its path, e.g. ``conditio
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from trato.audiences.errors import InvalidSegment
-from trato.core.channels import CHANNELS
 
 MAX_DEPTH = 8
 MAX_NODES = 100
@@ -21,6 +21,7 @@ MAX_VALUES = 1000
 MAX_FILTERS = 10
 MAX_DAYS = 3650
 MAX_HOURS = 24 * 90
+MAX_NUMBER = 10**15
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .:\-/]{0,119}$")
 # A trait or property key: one level, no quotes or JSON path syntax.
@@ -59,6 +60,9 @@ class ValueTest(Node):
 
     @model_validator(mode="after")
     def _operands(self) -> ValueTest:
+        for v in [self.value, *(self.values or [])]:
+            if _is_number(v) and not (math.isfinite(v) and abs(v) <= MAX_NUMBER):
+                raise ValueError(f"numbers must be finite and at most {MAX_NUMBER:.0e} in size")
         if self.op in ("exists", "not_exists"):
             if self.value is not None or self.values is not None:
                 raise ValueError(f"{self.op} takes no value")
@@ -130,8 +134,8 @@ class Computed(Node):
         if self.field == "last_channel":
             if not isinstance(self.value, str) or self.op not in ("eq", "ne"):
                 raise ValueError("last_channel takes eq or ne and a channel name")
-        elif not isinstance(self.value, int) or isinstance(self.value, bool):
-            raise ValueError(f"{self.field} compares whole numbers")
+        elif not isinstance(self.value, int) or isinstance(self.value, bool) or abs(self.value) > MAX_NUMBER:
+            raise ValueError(f"{self.field} compares whole numbers (at most {MAX_NUMBER:.0e})")
         if self.field == "lifetime_value_cents" and not self.currency:
             raise ValueError("lifetime_value_cents needs a 'currency' such as EUR")
         return self
@@ -240,7 +244,6 @@ Not.model_rebuild()
 _adapter: TypeAdapter[Any] = TypeAdapter(Condition)
 TAGS = {"and", "or", "not", "trait", "date", "identity", "computed", "event", "sequence", "consent", "reachable",
         "segment"}
-assert set(CHANNELS) >= {"email", "sms"}
 
 
 def node_path(loc: tuple[Any, ...] | list[Any], prefix: str = "") -> str:
