@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from trato.audiences import conditions as c
@@ -181,7 +181,3 @@ def holds(world: World, node: Any, x: dict[str, Any]) -> bool:
             found = holds(world, c.parse(definition), x)
         return found == node.member
     raise AssertionError(f"no oracle for {node!r}")
-
-
-def to_date(v: Any) -> date | None:
-    return v
