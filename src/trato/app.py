@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from trato import __version__
 from trato.archive import api as archive_api
+from trato.audiences import api as audiences_api
+from trato.audiences import pages as audiences_pages
 from trato.delivery import api as delivery_api
 from trato.delivery import callbacks as delivery_callbacks
 from trato.archive import pages as archive_pages
@@ -127,4 +129,6 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(archive_pages.content_router)
     app.include_router(delivery_pages.router)
     app.include_router(letter_pages.router)
+    app.include_router(audiences_api.router)
+    app.include_router(audiences_pages.router)
     return app

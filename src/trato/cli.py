@@ -37,6 +37,10 @@ app.add_typer(letters_app, name="letters", callback=lambda: _settings())
 from trato.delivery.mail_cli import mail_app  # noqa: E402
 
 app.add_typer(mail_app, name="mail")
+# Segments (trato segments list|count|create|export).
+from trato.audiences.cli import segments_app  # noqa: E402
+
+app.add_typer(segments_app, name="segments", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)

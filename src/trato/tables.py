@@ -12,3 +12,4 @@ from trato.ingest import models as ingest_models  # noqa: F401
 from trato.policy import models as policy_models  # noqa: F401
 
 metadata = Base.metadata
+from trato.audiences import models as audiences_models  # noqa: F401,E402

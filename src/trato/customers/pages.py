@@ -24,6 +24,7 @@ from trato.customers.errors import CustomerNotFound
 from trato.customers.models import Customer
 from trato.customers.traits import ALIASES
 from trato.policy import service as policy
+from trato.audiences import service as audiences
 
 router = page_router(prefix="/customers")
 
@@ -145,6 +146,7 @@ def customer_page(
         merges=service.merge_log(session, customer_id=customer.id),
         merge_labels=_labels(lang, MERGE_STATUS_LABELS),
         policy=policy.customer_panel(session, customer_id=customer.id, lang=lang),  # the contact policy's part
+        segments=audiences.segments_of(session, customer_id=customer.id),  # the segments they are in now
         free_traits=sorted(
             (key, value) for key, value in (customer.traits or {}).items() if key not in TYPED_TRAIT_KEYS
         ),

@@ -32,6 +32,7 @@ from trato.customers import service as customers
 from trato.demo import consents, sent
 from trato.demo.batches import Batch, generated
 from trato.demo.communications import load_communications
+from trato.demo.segments import load_segments
 from trato.demo.history import Record
 from trato.demo.people import APP, BILLING, CALL_CENTRE, EMAIL, STORES, WEB
 from trato.ingest import service as ingest
@@ -87,6 +88,8 @@ def load_demo(
         _, token = console.create_token(session, name="Demo administrator", role="admin", actor=ACTOR)
     with unit_of_work() as session:
         load_communications(session)
+    with unit_of_work() as session:
+        load_segments(session)
     archived = load_archive(sends=sends)
     if progress is not None:
         progress.print(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from trato.core import audit, i18n
@@ -374,3 +374,42 @@ def customer_panel(session: Session, *, customer_id: str, lang: str, decisions: 
         ],
     }
 
+
+
+# -- for segments: consent and reachability as SQL over many customers ---------------------------
+
+
+def consent_holders(*, channel: str, purpose: str, state: str, topic: str = "") -> Any:
+    """A SELECT of the profile ids whose recorded consent for ``purpose``[/``topic``] on ``channel``
+    is ``state`` (as recorded: a profile merged away keeps its rows; segments map them to the survivor)."""
+    return select(Consent.customer_id).where(Consent.channel == channel, Consent.purpose == purpose,
+                                             Consent.topic == topic, Consent.state == state)
+
+
+def address_holders(*, channel: str) -> Any:
+    """A SELECT of the profile ids with an address on ``channel`` (None for ``letter``: its address
+    is a trait), the same rule as decisions use."""
+    if channel == "web":
+        kinds = ["user_id", "anonymous_id"]
+    elif channel in ADDRESS_KIND:
+        kinds = [ADDRESS_KIND[channel]]
+    else:
+        return None
+    return select(customers.Identity.customer_id).where(customers.Identity.kind.in_(kinds))
+
+
+def suppressed_holders(*, channel: str, purpose: str | None, at: datetime) -> Any:
+    """A SELECT of the profile ids suppressed on ``channel`` at ``at`` — the customer itself, or one of
+    its addresses that reach this channel — by a suppression for every purpose (or for ``purpose``)."""
+    s = Suppression.__table__.c
+    active = [or_(s.expires_at.is_(None), s.expires_at > as_utc(at)),
+              or_(s.channel.is_(None), s.channel == channel),
+              s.purpose.is_(None) if purpose is None else or_(s.purpose.is_(None), s.purpose == purpose)]
+    by_customer = select(s.value).where(s.kind == "customer", s.value.is_not(None), *active)
+    kind = ADDRESS_KIND.get(channel)
+    if kind not in ("email", "phone"):
+        return by_customer
+    i = customers.Identity.__table__.c
+    by_address = (select(i.customer_id).select_from(customers.Identity.__table__.join(
+        Suppression.__table__, and_(s.kind == i.kind, s.value == i.value))).where(i.kind == kind, *active))
+    return union_all(by_customer, by_address)

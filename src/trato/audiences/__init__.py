@@ -1,0 +1,1 @@
+"""Segments: typed condition trees over the customer memory, compiled to one SQL query each."""
