@@ -47,3 +47,21 @@ class InvalidCallback(InvalidInput):
     """A signed provider callback whose content cannot be understood."""
 
     code = "invalid_callback"
+
+
+class ProviderExists(Conflict):
+    """Another provider has this name (stored, or written in the settings)."""
+
+    code = "provider_exists"
+
+
+class InvalidProvider(InvalidInput):
+    """A provider's adapter, channels or settings are not valid; ``details.field`` names the field."""
+
+    code = "invalid_provider"
+
+
+class ProviderReadOnly(Conflict):
+    """A provider written in the settings (TRATO_*_URL) is changed there, not through the API."""
+
+    code = "provider_in_settings"

@@ -12,14 +12,20 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import ClassVar
+from collections.abc import Coroutine
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trato.core.clock import utcnow
-from trato.delivery.channels.base import ChannelAdapter, Limits, OutgoingMessage, ProviderResult
+from trato.delivery.channels.base import (
+    ChannelAdapter, CheckResult, Limits, OutgoingMessage, ProviderResult, explicit_settings,
+)
+
+T = TypeVar("T")
 
 
 class SmtpSettings(BaseSettings):
@@ -48,6 +54,62 @@ class SmtpEmail(ChannelAdapter):
     capabilities: ClassVar[frozenset[str]] = frozenset({"html", "text", "list_unsubscribe", "starttls", "auth"})
     limits: ClassVar[Limits] = Limits(max_connections=4, max_body_bytes=10 * 1024 * 1024)
     settings_model: ClassVar[type[BaseModel]] = SmtpSettings
+    url_schemes: ClassVar[tuple[str, ...]] = ("smtp", "smtps")
+
+    @classmethod
+    def settings_from_url(cls, url: str) -> BaseModel:
+        """``smtp://USER:PASS@HOST:587?tls=starttls&from=Name%20<a@b.example>&timeout=10``.
+
+        ``smtp://`` uses STARTTLS when the server offers it (``tls=starttls`` requires it,
+        ``tls=none`` never); ``smtps://`` is implicit TLS (port 465 unless given).
+        """
+        parsed = urlsplit(url)
+        if parsed.scheme not in cls.url_schemes or not parsed.hostname:
+            raise ValueError("write SMTP as smtp://[USER:PASSWORD@]HOST[:PORT][?tls=starttls|none&from=ADDRESS]")
+        query = dict(parse_qsl(parsed.query, keep_blank_values=True))
+        unknown = set(query) - {"tls", "from", "timeout"}
+        if unknown:
+            raise ValueError(f"unknown SMTP URL option {sorted(unknown)[0]!r}; the options are tls, from, timeout")
+        implicit = parsed.scheme == "smtps"
+        data: dict[str, object] = {"host": parsed.hostname, "use_tls": implicit,
+                                   "port": parsed.port or (465 if implicit else 587)}
+        if parsed.username:
+            data["username"] = unquote(parsed.username)
+            data["password"] = unquote(parsed.password or "")
+        tls = query.get("tls", "").lower()
+        if tls not in _TLS:
+            raise ValueError("tls must be starttls (required), auto (when offered) or none")
+        if not implicit:
+            data["starttls"] = _TLS[tls]
+        if "from" in query:
+            data["from_address"] = query["from"]
+        if "timeout" in query:
+            data["timeout"] = query["timeout"]
+        return explicit_settings(SmtpSettings, data)
+
+    def check(self) -> CheckResult:
+        """Connect, greet, STARTTLS and sign in as a send would, then say goodbye without sending."""
+        return _run(self._check())
+
+    async def _check(self) -> CheckResult:
+        settings = self.smtp
+        client = aiosmtplib.SMTP(hostname=settings.host, port=settings.port, timeout=settings.timeout,
+                                 use_tls=settings.use_tls, start_tls=settings.starttls)
+        try:
+            await client.connect()
+            if settings.username:
+                await client.login(settings.username,
+                                   settings.password.get_secret_value() if settings.password else "")
+            await client.noop()
+        except aiosmtplib.SMTPResponseException as exc:
+            return CheckResult(False, f"the SMTP server at {settings.host}:{settings.port} answered {exc.code}: "
+                                      f"{exc.message}")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return CheckResult(False, f"cannot reach the SMTP server at {settings.host}:{settings.port}: {exc}")
+        finally:
+            await _quit(client)
+        signed = f" as {settings.username}" if settings.username else ""
+        return CheckResult(True, f"the SMTP server at {settings.host}:{settings.port} accepts us{signed}")
 
     @property
     def smtp(self) -> SmtpSettings:
@@ -74,13 +136,7 @@ class SmtpEmail(ChannelAdapter):
 
     def send(self, message: OutgoingMessage) -> ProviderResult:
         mail = self.build(message)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # the usual case: a worker thread without a loop
-            return asyncio.run(self._send(mail, message.recipient))
-        # Called from a thread that runs a loop already (an async caller): a thread of its own.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self._send(mail, message.recipient)).result()
+        return _run(self._send(mail, message.recipient))
 
     async def _send(self, mail: EmailMessage, recipient: str) -> ProviderResult:
         settings = self.smtp
@@ -115,6 +171,19 @@ class SmtpEmail(ChannelAdapter):
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return ProviderResult.ambiguous(f"connection lost while handing the message over: {exc}")
         return ProviderResult.accepted(message_id)
+
+_TLS = {"": None, "auto": None, "starttls": True, "required": True, "none": False, "no": False, "off": False}
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: a worker thread without a loop
+        return asyncio.run(work)
+    # Called from a thread that runs a loop already (an async caller): a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
     try:
