@@ -13,6 +13,7 @@ from trato import __version__
 from trato.archive import api as archive_api
 from trato.delivery import api as delivery_api
 from trato.delivery import callbacks as delivery_callbacks
+from trato.delivery.channels import registry as delivery_registry
 from trato.archive import pages as archive_pages
 from trato.delivery import pages as delivery_pages
 from trato.archive import service as archive_service
@@ -75,6 +76,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     settings = get_settings()
     settings.resolved_secret_key()
     configure_logging(settings.log_level)
+    delivery_registry.check_configuration()  # a bad TRATO_*_URL stops start-up naming it
     connect_domains()
     app = FastAPI(
         title="trato",
@@ -115,6 +117,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(content_api.blocks_router)
     app.include_router(archive_api.router)
     app.include_router(delivery_api.router)
+    app.include_router(delivery_api.providers_router)
     app.include_router(delivery_callbacks.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)

@@ -29,6 +29,10 @@ from trato.policy.cli import consents_app, privacy_app  # noqa: E402
 
 app.add_typer(privacy_app, name="privacy", callback=lambda: _settings())
 app.add_typer(consents_app, name="consents", callback=lambda: _settings())
+# Delivery providers (trato providers list|add|test|remove|disable|enable).
+from trato.delivery.cli import providers_app  # noqa: E402
+
+app.add_typer(providers_app, name="providers", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)
@@ -189,6 +193,9 @@ def fold(
 def worker(workers: Annotated[int, typer.Option(help="worker threads")] = 4) -> None:
     """Run queued work in this process (scale-out: with TRATO_REDIS_URL, beside `serve --no-worker`)."""
     _settings()
+    from trato.delivery.channels import registry
+
+    registry.check_configuration()  # a bad TRATO_*_URL stops the worker naming it
     from trato.core.queue import run_worker
 
     run_worker(workers)

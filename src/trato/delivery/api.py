@@ -1,17 +1,17 @@
-"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role) and
-``GET /api/v1/messages/{id}`` (its states, viewer role)."""
+"""HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role),
+``GET /api/v1/messages/{id}`` (its states, viewer role) and ``/api/v1/providers`` (admin role)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from trato.console.auth import require
 from trato.console.service import Principal
 from trato.core.http import JSON, db_read_session, db_session
-from trato.delivery import idempotency, service
-from trato.delivery.schemas import MessageOut, SendIn
+from trato.delivery import idempotency, providers, service
+from trato.delivery.schemas import MessageOut, ProviderCheckOut, ProviderIn, ProviderOut, ProviderPatch, SendIn
 
 router = APIRouter(prefix="/api/v1/messages", tags=["delivery"])
 ACCEPTED = 202
@@ -99,3 +99,69 @@ def get_message(message_id: str, session: Session = Depends(db_read_session),
     """A message, its policy decision and every state it went through."""
     message = service.get_message(session, message_id)
     return MessageOut.of(message, service.events_of(session, message.id))
+
+
+# -- providers (admin) ---------------------------------------------------------------------------
+
+providers_router = APIRouter(prefix="/api/v1/providers", tags=["providers"])
+
+
+@providers_router.get("", response_model=list[ProviderOut])
+def list_providers(session: Session = Depends(db_read_session),
+                   _: Principal = Depends(require("admin"))) -> list[ProviderOut]:
+    """Every provider in failover order per origin: those in the settings, then the stored ones;
+    secrets masked, each with its circuit's state."""
+    return [ProviderOut.of(view) for view in providers.list_providers(session)]
+
+
+@providers_router.post("", status_code=201, response_model=ProviderOut,
+                       responses={409: {"description": "a provider has this name"},
+                                  422: {"description": "unknown adapter or channel, or invalid settings"}})
+def add_provider(body: ProviderIn, session: Session = Depends(db_session),
+                 who: Principal = Depends(require("admin"))) -> ProviderOut:
+    """Store a provider (settings validated by its adapter, secrets sealed); every worker uses it
+    from its next message."""
+    row = providers.add_provider(session, actor=who.actor, name=body.name, adapter=body.adapter, url=body.url,
+                                 channels=list(body.channels) if body.channels else None, priority=body.priority,
+                                 enabled=body.enabled, settings=body.settings, max_per_second=body.max_per_second)
+    out = ProviderOut.of(providers.view_of(row))
+    session.commit()
+    return out
+
+
+@providers_router.get("/{name}", response_model=ProviderOut)
+def get_provider(name: str, session: Session = Depends(db_read_session),
+                 _: Principal = Depends(require("admin"))) -> ProviderOut:
+    """One provider, secrets masked."""
+    return ProviderOut.of(providers.view_by_name(session, name))
+
+
+@providers_router.patch("/{name}", response_model=ProviderOut)
+def change_provider(name: str, body: ProviderPatch, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("admin"))) -> ProviderOut:
+    """Change a stored provider: channels, priority, enabled, rate limit, settings (merged)."""
+    given = body.model_dump(exclude_unset=True)
+    extra = {"max_per_second": given["max_per_second"]} if "max_per_second" in given else {}
+    row = providers.update_provider(session, actor=who.actor, name=name, url=body.url,
+                                    channels=list(body.channels) if body.channels else None, priority=body.priority,
+                                    enabled=body.enabled, settings=body.settings, **extra)
+    out = ProviderOut.of(providers.view_of(row))
+    session.commit()
+    return out
+
+
+@providers_router.delete("/{name}", status_code=204)
+def remove_provider(name: str, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("admin"))) -> Response:
+    """Remove a stored provider."""
+    providers.remove_provider(session, actor=who.actor, name=name)
+    session.commit()
+    return Response(status_code=204)
+
+
+@providers_router.post("/{name}/test", response_model=ProviderCheckOut)
+def test_provider(name: str, session: Session = Depends(db_read_session),
+                  _: Principal = Depends(require("admin"))) -> ProviderCheckOut:
+    """Test the connection and credentials without sending anything (e.g. an SMTP sign-in)."""
+    result = providers.check_provider(session, name=name)
+    return ProviderCheckOut(ok=result.ok, detail=result.detail)

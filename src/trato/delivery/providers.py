@@ -170,6 +170,14 @@ def list_providers(session: Session) -> list[ProviderView]:
     return views
 
 
+def view_by_name(session: Session, name: str) -> ProviderView:
+    """One provider (in the settings or stored) as it may be shown."""
+    for view in list_providers(session):
+        if view.name == name:
+            return view
+    raise ProviderNotFound(f"no provider called {name!r} is configured", details={"provider": name})
+
+
 def view_of(row: Provider) -> ProviderView:
     """A stored provider as it may be shown."""
     cls = registry.adapter_classes().get(row.adapter)

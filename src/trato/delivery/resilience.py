@@ -70,6 +70,7 @@ class LocalHealth:
 
     def __init__(self, *, failures: int, cooldown: float) -> None:
         self.threshold, self.cooldown = failures, cooldown
+        self.clock = time.monotonic  # tests move it
         self._lock = threading.Lock()
         self._circuits: dict[str, list[float]] = {}  # name → [failures, opened_until, probe_until]
         self._buckets: dict[str, tuple[float, float]] = {}  # name → (tokens, at)
@@ -78,7 +79,7 @@ class LocalHealth:
         return self._circuits.setdefault(name, [0, 0.0, 0.0])
 
     def allow(self, name: str, *, now: float | None = None) -> tuple[bool, float]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             circuit = self._circuit(name)
             _, opened_until, probe_until = circuit
@@ -99,7 +100,7 @@ class LocalHealth:
             self._circuits.pop(name, None)
 
     def refused(self, name: str, *, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             circuit = self._circuit(name)
             circuit[0] += 1
@@ -107,20 +108,20 @@ class LocalHealth:
                 circuit[1], circuit[2] = now + self.cooldown, 0.0
 
     def unsure(self, name: str, *, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             circuit = self._circuit(name)
             if circuit[1]:
                 circuit[1], circuit[2] = now + self.cooldown, 0.0
 
     def state(self, name: str, *, now: float | None = None) -> CircuitState:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             failures, opened_until, probe_until = self._circuits.get(name, [0, 0.0, 0.0])
         return _state(int(failures), opened_until, probe_until, now)
 
     def take(self, name: str, rate: float, *, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         burst = max(1.0, rate)
         with self._lock:
             tokens, at = self._buckets.get(name, (burst, now))
