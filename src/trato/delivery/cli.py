@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 providers_app = typer.Typer(help="Delivery providers (SMTP, SMS, WhatsApp… accounts) and their failover order.",
                             no_args_is_help=True)
@@ -23,12 +22,17 @@ def list_() -> None:
 
     with new_session(readonly=True) as session:
         views = providers.list_providers(session)
-    table = Table("name", "adapter", "channels", "priority", "enabled", "from", "rate/s", "circuit", "settings")
+    if not views:
+        console.print("no providers configured: every channel goes to the sandbox")
     for v in views:
+        origin = v.setting or f"database, priority {v.priority}"
+        state = "" if v.enabled else " [yellow]disabled[/yellow]"
+        rate = f", {v.max_per_second:g}/s" if v.max_per_second else ""
+        console.print(f"[bold]{escape(v.name)}[/bold] {v.adapter} → {', '.join(v.channels)} ({origin}{rate}), "
+                      f"circuit {v.circuit['state']}{state}", soft_wrap=True)
         shown = ", ".join(f"{k}={val}" for k, val in v.settings.items() if val not in (None, ""))
-        table.add_row(escape(v.name), v.adapter, ", ".join(v.channels), str(v.priority), "yes" if v.enabled else "no",
-                      v.setting or "database", str(v.max_per_second or "-"), v.circuit["state"], escape(shown))
-    console.print(table)
+        if shown:
+            console.print(f"  {escape(shown)}", soft_wrap=True)
 
 
 @providers_app.command("add")

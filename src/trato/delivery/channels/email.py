@@ -71,8 +71,11 @@ class SmtpEmail(ChannelAdapter):
         if unknown:
             raise ValueError(f"unknown SMTP URL option {sorted(unknown)[0]!r}; the options are tls, from, timeout")
         implicit = parsed.scheme == "smtps"
-        data: dict[str, object] = {"host": parsed.hostname, "use_tls": implicit,
-                                   "port": parsed.port or (465 if implicit else 587)}
+        try:
+            port = parsed.port
+        except ValueError:
+            raise ValueError("the SMTP port must be a number from 1 to 65535") from None
+        data: dict[str, object] = {"host": parsed.hostname, "use_tls": implicit, "port": port or (465 if implicit else 587)}
         if parsed.username:
             data["username"] = unquote(parsed.username)
             data["password"] = unquote(parsed.password or "")
