@@ -195,7 +195,10 @@ def worker(workers: Annotated[int, typer.Option(help="worker threads")] = 4) -> 
     _settings()
     from trato.delivery.channels import registry
 
+    from trato.app import connect_domains
+
     registry.check_configuration()  # a bad TRATO_*_URL stops the worker naming it
+    connect_domains()  # messages archived as their render context are rendered again to be sent
     from trato.core.queue import run_worker
 
     run_worker(workers)

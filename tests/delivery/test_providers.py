@@ -230,6 +230,7 @@ def test_a_change_reaches_the_registry_at_its_next_look_up(api: Any, env: Any) -
     assert [c.name for c in registry.chain("sms")] == ["b", "a"]
     assert api.patch("/api/v1/providers/b", json={"enabled": False}).status_code == 200
     assert [c.name for c in registry.chain("sms")] == ["a"]
+    assert registry.provider("b").instance == "b"  # disabled: sends nothing, still verifies its callbacks
     assert registry.provider("a") is kept  # an unchanged provider keeps its adapter (and its connections)
     assert api.patch("/api/v1/providers/a", json={"max_per_second": 3}).status_code == 200
     assert registry.chain("sms")[0].rate == 3

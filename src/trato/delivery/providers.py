@@ -48,6 +48,7 @@ class StoredProvider:
     max_per_second: float | None
     settings: dict[str, Any]
     version: str  # changes whenever the row does: the registry keeps an unchanged provider's adapter
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,11 @@ def _adapter_class(name: str) -> type[ChannelAdapter]:
     return classes[name]
 
 
-def enabled_providers(session: Session) -> list[StoredProvider]:
-    """Enabled stored providers by priority then name (the registry's order within a channel)."""
-    rows = session.scalars(select(Provider).where(Provider.enabled.is_(True))
-                           .order_by(Provider.priority, Provider.name))
+def stored_providers(session: Session) -> list[StoredProvider]:
+    """Stored providers by priority then name (the registry's order within a channel)."""
+    rows = session.scalars(select(Provider).order_by(Provider.priority, Provider.name))
     return [StoredProvider(r.name, r.adapter, list(r.channels), r.priority, r.max_per_second, dict(r.settings),
-                           iso(r.updated_at)) for r in rows]
+                           iso(r.updated_at), r.enabled) for r in rows]
 
 
 def build_adapter(stored: StoredProvider | Provider) -> ChannelAdapter:

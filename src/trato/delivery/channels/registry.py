@@ -15,7 +15,7 @@ configured instance of an adapter, with a name (``twilio-es``) that its callback
    without a URL: ``TRATO_CHANNEL_PROVIDERS`` (``email=smtp,sms=sandbox``) and, for e-mail,
    ``TRATO_SMTP_HOST`` (the ``TRATO_SMTP_*`` variables);
 3. the providers stored through the API and CLI (``delivery.providers``), enabled ones, by
-   priority then name.
+   priority then name (a disabled one sends nothing but still answers its callbacks).
 
 Settings come first because they are the deployment's own declaration, reviewed with its code;
 providers added in the console are the additions (a backup account, a second country). A channel
@@ -266,7 +266,7 @@ def _stored_providers(session: Session | None) -> _Built:
             return _stored
     from trato.delivery import providers
 
-    rows = providers.enabled_providers(session)
+    rows = providers.stored_providers(session)
     with _lock:
         previous = _stored.by_name
         built = _Built(key=stamp)
@@ -278,9 +278,9 @@ def _stored_providers(session: Session | None) -> _Built:
             else:
                 adapter = providers.build_adapter(row)
             configured = Configured(adapter, "database", tuple(row.channels), setting=row.version,
-                                    priority=row.priority, max_per_second=row.max_per_second)
-            built.by_name[row.name] = configured
-            for channel in row.channels:
+                                    priority=row.priority, max_per_second=row.max_per_second, enabled=row.enabled)
+            built.by_name[row.name] = configured  # a disabled one still verifies its callbacks
+            for channel in row.channels if row.enabled else ():
                 built.by_channel.setdefault(channel, []).append(configured)
         _stored = built
         return _stored
