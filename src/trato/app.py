@@ -127,4 +127,5 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(archive_pages.router)
     app.include_router(archive_pages.content_router)
     app.include_router(delivery_pages.router)
+    app.include_router(delivery_pages.providers_router)
     return app

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.console.conftest import signed_in  # noqa: F401
 from trato.core.errors import ConfigurationError
 
 SMTP_URL = "smtp://avisos%40banco.example:s3cr3t-Passw0rd-9876@mail.banco.example:2525?tls=starttls&from=Banco%20%3Cavisos@banco.example%3E"
@@ -294,3 +295,47 @@ def test_idempotency_keys_older_than_a_day_are_removed(api: Any, sandbox: Any, s
     # A removed key is free again: the client's request is a new message.
     again = api.post("/api/v1/messages", json=send_body(), headers={"Idempotency-Key": "old-1"})
     assert again.status_code == 202 and "Idempotent-Replayed" not in again.headers
+
+
+# -- the console page ----------------------------------------------------------------------------------
+
+
+def test_the_providers_page_shows_health_and_tests_a_connection_in_both_languages(
+        signed_in: Any, env: Any, smtp_server: Any) -> None:  # noqa: F811
+    from tests.console.conftest import csrf_of
+    from trato.core.db import unit_of_work
+    from trato.delivery import providers
+    from trato.delivery.resilience import health
+
+    env(TRATO_SMS_URL="sandbox://#sms-env")
+    with unit_of_work() as session:
+        providers.add_provider(session, actor="test", name="mail-local", channels=["email"], priority=3,
+                               url=f"smtp://user:pa55-word-4321@127.0.0.1:{smtp_server.port}?tls=none&timeout=5")
+    health().reset()
+    for _ in range(5):
+        health().refused("sms-env")
+    page = signed_in.get("/providers?lang=es")
+    assert page.status_code == 200
+    assert "<h1>Proveedores</h1>" in page.text
+    assert "mail-local" in page.text and "sms-env" in page.text and "TRATO_SMS_URL" in page.text
+    assert "fuera de servicio (circuito abierto)" in page.text and "5 rechazos seguidos" in page.text
+    assert "pa55-word" not in page.text
+    english = signed_in.get("/providers?lang=en").text
+    assert "out of service (circuit open)" in english and "Test connection" in english
+    tested = signed_in.post("/providers/sms-env/test?lang=en", data={"csrf": csrf_of(page.text)})
+    assert tested.status_code == 200
+    assert "the connection works." in tested.text
+    forged = signed_in.post("/providers/sms-env/test", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    health().reset()
+
+
+def test_the_providers_page_is_for_admins(client: Any, database_url: str) -> None:
+    from tests.console.conftest import sign_in_with_token
+    from trato.console import service
+    from trato.core.db import unit_of_work
+
+    with unit_of_work() as s:
+        _, editor = service.create_token(s, name="editor", role="editor", actor="test")
+    assert sign_in_with_token(client, editor).status_code == 303
+    assert client.get("/providers").status_code == 403
