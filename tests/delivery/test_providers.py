@@ -163,6 +163,7 @@ def test_a_stored_secret_cannot_be_read_with_another_key(api: Any, env: Any) -> 
 @pytest.mark.parametrize(("body", "status", "code", "field"), [
     (_smtp_body(settings={"host": "mail.example", "port": "many"}), 422, "invalid_provider", "settings.port"),
     (_smtp_body(adapter="fax"), 422, "invalid_provider", "adapter"),
+    (_smtp_body(settings={"host": "mail.example", "pasword": "typo"}), 422, "invalid_provider", "settings.pasword"),
     (_smtp_body(channels=["sms"]), 422, "invalid_provider", "channels"),
     (_smtp_body(name="Not A Name"), 422, "validation_error", None),
     ({"name": "by-url", "url": "smtp://mail.example?tls=perhaps"}, 422, "invalid_provider", "url"),

@@ -109,6 +109,10 @@ def shown_settings(settings: BaseModel) -> dict[str, Any]:
 
 
 def _validated(cls: type[ChannelAdapter], data: dict[str, Any]) -> BaseModel:
+    known = set(cls.settings_model.model_fields)
+    for key in sorted(set(data) - known):
+        raise InvalidProvider(f"settings.{key}: the {cls.name} adapter has no such setting (it has "
+                              f"{', '.join(sorted(known)) or 'none'})", details={"field": f"settings.{key}"})
     try:
         return explicit_settings(cls.settings_model, data)
     except ValidationError as exc:

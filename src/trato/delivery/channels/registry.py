@@ -358,7 +358,9 @@ def provider(instance: str, *, session: Session | None = None) -> ChannelAdapter
 def use(channel: str, adapter: ChannelAdapter | None) -> ChannelAdapter | None:
     """Send ``channel`` through ``adapter`` first from now on (None: back to the configuration).
 
-    Returns the adapter it replaces, for tests and the benchmark to restore."""
+    Such an adapter stands outside the circuit breaker and rate limits: tests of the delivery flow
+    see exactly what it answers. Returns the adapter it replaces, for tests and the benchmark to
+    restore."""
     with _lock:
         previous = _tests.pop(channel, None)
         if adapter is not None:
