@@ -154,9 +154,14 @@ def test_a_stored_secret_cannot_be_read_with_another_key(api: Any, env: Any) -> 
     assert api.post("/api/v1/providers", json=_smtp_body()).status_code == 201
     env(TRATO_CREDENTIALS_KEY="another-key-another-key-another-key-0123")
     registry.forget()
+    # The channel's only provider is unusable: an error naming the key, never the sandbox instead.
     with pytest.raises(SealBroken) as caught:
-        registry.provider("smtp-backup")
+        registry.chain("email")
     assert caught.value.setting == "TRATO_CREDENTIALS_KEY"
+    listed = api.get("/api/v1/providers")
+    assert listed.status_code == 200 and listed.json()[0]["settings"] == {}
+    tested = api.post("/api/v1/providers/smtp-backup/test").json()
+    assert tested["ok"] is False and "TRATO_CREDENTIALS_KEY" in tested["detail"]
     _cache.clear()
 
 

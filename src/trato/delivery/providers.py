@@ -25,6 +25,7 @@ from trato.core import audit
 from trato.core.channels import CHANNELS
 from trato.core.clock import iso, utcnow
 from trato.core.db import insert_for
+from trato.core.errors import ConfigurationError, TratoError
 from trato.core.sealing import masked, seal, unseal
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import ChannelAdapter, CheckResult, explicit_settings
@@ -143,11 +144,16 @@ def build_adapter(stored: StoredProvider | Provider) -> ChannelAdapter:
     """The adapter of a stored provider, its secrets opened."""
     cls = registry.adapter_classes().get(stored.adapter)
     if cls is None:
-        from trato.core.errors import ConfigurationError
-
         raise ConfigurationError("trato.channels", f"provider {stored.name} needs the {stored.adapter} adapter, "
                                                    "which is not installed")
-    return cls(explicit_settings(cls.settings_model, _opened(dict(stored.settings))), instance=stored.name)
+    try:
+        settings = explicit_settings(cls.settings_model, _opened(dict(stored.settings)))
+    except ValidationError as exc:  # saved under an older version of the adapter
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigurationError(f"provider {stored.name}", f"settings.{where}: {first['msg']}; save the provider "
+                                                            "again with valid settings") from None
+    return cls(settings, instance=stored.name)
 
 
 def get_provider(session: Session, name: str) -> Provider:
@@ -187,7 +193,7 @@ def view_of(row: Provider) -> ProviderView:
     cls = registry.adapter_classes().get(row.adapter)
     try:
         settings = shown_settings(explicit_settings(cls.settings_model, _opened(dict(row.settings)))) if cls else {}
-    except (ValidationError, ValueError):
+    except (ValidationError, ValueError, TratoError):  # e.g. sealed with another key: shown as unreadable
         settings = {}
     return ProviderView(row.name, row.adapter, list(row.channels), row.priority, row.enabled, "database", None,
                         settings, row.max_per_second, health().state(row.name).as_dict(), row.updated_at)
@@ -329,7 +335,10 @@ def check_provider(session: Session, *, name: str) -> CheckResult:
     """Test the connection and credentials of a provider (stored, disabled ones too, or in the
     settings) without sending anything."""
     configured = registry.settings_providers_by_name().get(name)
-    adapter = configured.adapter if configured is not None else build_adapter(get_provider(session, name))
+    try:
+        adapter = configured.adapter if configured is not None else build_adapter(get_provider(session, name))
+    except ConfigurationError as exc:
+        return CheckResult(False, exc.message)
     try:
         return adapter.check()
     except Exception as exc:  # an adapter's bug must not become a 500 on a test button

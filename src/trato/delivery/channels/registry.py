@@ -36,6 +36,7 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,6 +47,7 @@ from trato.delivery.channels.base import ChannelAdapter
 from trato.delivery.channels.email import SmtpEmail
 from trato.delivery.channels.sandbox import Sandbox
 
+log = structlog.get_logger("trato.delivery")
 GROUP = "trato.channels"
 BUILT_IN: dict[str, type[ChannelAdapter]] = {"smtp": SmtpEmail, "sandbox": Sandbox}
 
@@ -86,6 +88,8 @@ class _Built:
     key: Any = None
     by_channel: dict[str, list[Configured]] = field(default_factory=dict)
     by_name: dict[str, Configured] = field(default_factory=dict)
+    # Stored providers that cannot be built (adapter gone, credentials unreadable), by channel.
+    broken: dict[str, list[ConfigurationError]] = field(default_factory=dict)
 
 
 _lock = threading.RLock()
@@ -224,7 +228,12 @@ def _legacy(built: _Built) -> None:
             raise ConfigurationError("TRATO_CHANNEL_PROVIDERS", f"{name} does not send {channel}")
         configured = built.by_name.get(name)
         if configured is None:  # one instance per adapter, e.g. one sandbox for every channel
-            configured = Configured(classes[name](instance=name), "settings", (), setting="TRATO_CHANNEL_PROVIDERS")
+            try:
+                adapter = classes[name](instance=name)
+            except ValidationError:
+                raise ConfigurationError("TRATO_CHANNEL_PROVIDERS", f"the {name} adapter needs settings: write it as "
+                                                                    f"a URL in TRATO_{channel.upper()}_URL") from None
+            configured = Configured(adapter, "settings", (), setting="TRATO_CHANNEL_PROVIDERS")
             built.by_name[name] = configured
         configured.channels += (channel,)
         built.by_channel.setdefault(channel, []).append(configured)
@@ -276,7 +285,13 @@ def _stored_providers(session: Session | None) -> _Built:
             if kept is not None and kept.setting == row.version:
                 adapter = kept.adapter
             else:
-                adapter = providers.build_adapter(row)
+                try:
+                    adapter = providers.build_adapter(row)
+                except ConfigurationError as exc:  # one broken provider does not stop the others
+                    log.error("a stored provider cannot be used", provider=row.name, error=exc.message)
+                    for channel in row.channels if row.enabled else ():
+                        built.broken.setdefault(channel, []).append(exc)
+                    continue
             configured = Configured(adapter, "database", tuple(row.channels), setting=row.version,
                                     priority=row.priority, max_per_second=row.max_per_second, enabled=row.enabled)
             built.by_name[row.name] = configured  # a disabled one still verifies its callbacks
@@ -304,7 +319,11 @@ def chain(channel: str, *, session: Session | None = None) -> list[Configured]:
     if test is not None:
         found.append(Configured(test, "test", (channel,)))
     found.extend(_settings_providers().by_channel.get(channel, ()))
-    found.extend(_stored_providers(session).by_channel.get(channel, ()))
+    stored = _stored_providers(session)
+    found.extend(stored.by_channel.get(channel, ()))
+    if not found and stored.broken.get(channel):
+        # Configured, but unusable: never the sandbox instead (it would swallow real messages).
+        raise stored.broken[channel][0]
     if not found:
         found.append(Configured(_default_sandbox(), "default", CHANNELS))
     unique: dict[int, Configured] = {}
