@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.delivery.test_providers import env  # noqa: F401
 from trato.delivery.channels.base import ProviderResult
 
 pytestmark = pytest.mark.usefixtures("immediate_queue")
@@ -200,3 +201,15 @@ def test_a_spent_rate_limit_postpones_the_message_without_counting_an_attempt(
     circuits.now[0] += 2  # a token later
     assert service.deliver(second["id"]) == "accepted"
     assert api.get(f"/api/v1/messages/{second['id']}").json()["attempts"] == 1
+
+
+def test_providers_written_in_the_settings_fail_over_in_the_order_written(
+        api: Any, send_body: Any, circuits: Any, env: Any) -> None:  # noqa: F811
+    from trato.delivery.channels import registry
+
+    env(TRATO_EMAIL_URL=f"{_closed_port_smtp()}#mail-down, sandbox://#mail-spare")
+    shown = _send(api, send_body, ["email"])
+    assert (shown["state"], shown["provider"]) == ("accepted", "mail-spare")
+    assert [(e["details"]["from"], e["details"]["to"]) for e in shown["events"] if e["state"] == "failover"] == [
+        ("mail-down", "mail-spare")]
+    assert [r.message.message_id for r in registry.provider("mail-spare").sent] == [shown["id"]]  # type: ignore[attr-defined]
