@@ -15,6 +15,7 @@ from trato.audiences import api as audiences_api
 from trato.audiences import pages as audiences_pages
 from trato.delivery import api as delivery_api
 from trato.delivery import callbacks as delivery_callbacks
+from trato.delivery.channels import registry as delivery_registry
 from trato.archive import pages as archive_pages
 from trato.delivery import letter_pages
 from trato.delivery import pages as delivery_pages
@@ -78,6 +79,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     settings = get_settings()
     settings.resolved_secret_key()
     configure_logging(settings.log_level)
+    delivery_registry.check_configuration()  # a bad TRATO_*_URL stops start-up naming it
     connect_domains()
     app = FastAPI(
         title="trato",
@@ -119,6 +121,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(archive_api.router)
     app.include_router(delivery_api.router)
     app.include_router(delivery_api.push_router)
+    app.include_router(delivery_api.providers_router)
     app.include_router(delivery_callbacks.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
@@ -131,4 +134,5 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(letter_pages.router)
     app.include_router(audiences_api.router)
     app.include_router(audiences_pages.router)
+    app.include_router(delivery_pages.providers_router)
     return app

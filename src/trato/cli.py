@@ -41,6 +41,10 @@ app.add_typer(mail_app, name="mail")
 from trato.audiences.cli import segments_app  # noqa: E402
 
 app.add_typer(segments_app, name="segments", callback=lambda: _settings())
+# Delivery providers (trato providers list|add|test|remove|disable|enable).
+from trato.delivery.providers_cli import providers_app  # noqa: E402
+
+app.add_typer(providers_app, name="providers", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)
@@ -201,6 +205,12 @@ def fold(
 def worker(workers: Annotated[int, typer.Option(help="worker threads")] = 4) -> None:
     """Run queued work in this process (scale-out: with TRATO_REDIS_URL, beside `serve --no-worker`)."""
     _settings()
+    from trato.delivery.channels import registry
+
+    from trato.app import connect_domains
+
+    registry.check_configuration()  # a bad TRATO_*_URL stops the worker naming it
+    connect_domains()  # messages archived as their render context are rendered again to be sent
     from trato.core.queue import run_worker
 
     run_worker(workers)

@@ -30,11 +30,15 @@ def sandbox() -> Iterator[Any]:
     from trato.delivery.channels import registry
     from trato.delivery.channels.sandbox import Sandbox
 
+    from trato.delivery.resilience import health
+
     adapter = Sandbox()
     previous = {channel: registry.use(channel, adapter) for channel in CHANNELS}
+    health().reset()  # no provider's circuit or rate limit carries over from another test
     yield adapter
     for channel in CHANNELS:
         registry.use(channel, previous[channel])
+    health().reset()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from trato.content.errors import InvalidContent
@@ -341,6 +342,15 @@ class PreviewIn(BaseModel):
     @classmethod
     def _language(cls, v: str | None) -> str | None:
         return None if v is None else _choice(v, LANGUAGES, "language")
+
+    @field_validator("data", "sample")
+    @classmethod
+    def _json_storable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        try:
+            orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError as exc:  # e.g. an integer past 64 bits, which templates' JSON cannot carry
+            raise ValueError(f"cannot be used as template data: {exc}") from None
+        return value
 
 
 class BlockIn(BaseModel):

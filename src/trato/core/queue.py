@@ -19,10 +19,10 @@ from trato.core.settings import Settings, get_settings
 
 def build_huey(settings: Settings) -> Huey:
     if settings.redis_url:
-        return RedisHuey("trato", url=settings.redis_url)
+        return RedisHuey(settings.queue_name, url=settings.redis_url)
     database = make_url(settings.database_url).database if settings.is_sqlite else None
     folder = Path(database).resolve().parent if database and database != ":memory:" else Path.cwd()
-    return SqliteHuey("trato", filename=str(folder / "trato-queue.db"))
+    return SqliteHuey(settings.queue_name, filename=str(folder / "trato-queue.db"))
 
 
 huey = build_huey(get_settings())

@@ -13,7 +13,7 @@ import zoneinfo
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -54,6 +54,30 @@ class Settings(BaseSettings):
     # Bounds of one template render: a template that runs longer or writes more fails clearly.
     template_timeout_ms: int = Field(default=200, ge=1, le=60_000)
     template_max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Delivery providers, one URL each in the style Apprise made familiar (smtp://user:pass@host:587,
+    # sandbox://); several separated by spaces or commas are tried in that order (failover).
+    # An optional #fragment names the provider (its /hooks/{name}/ path). See delivery/channels/registry.py.
+    email_url: str | None = None
+    sms_url: str | None = None
+    whatsapp_url: str | None = None
+    push_url: str | None = None
+    voice_url: str | None = None
+    letter_url: str | None = None
+    webhook_url: str | None = None
+    # Providers' credentials stored in the database are encrypted with this key (Fernet); without it a
+    # key is derived from TRATO_SECRET_KEY (HKDF). Changing either makes stored credentials unreadable.
+    credentials_key: SecretStr | None = Field(default=None, repr=False)
+    # A provider's circuit opens after this many clear refusals in a row and lets one send through
+    # again after the cool-down.
+    circuit_failures: int = Field(default=5, ge=1, le=1000)
+    circuit_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # A send that finds its provider's rate limit spent waits this long at most, then goes back on
+    # the queue (not a failed attempt).
+    rate_limit_wait_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Idempotency-Key answers are kept this long, then removed by a periodic task.
+    idempotency_key_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 90)
+    # The queue's (and the shared rate limits' and circuits') name in Redis: two installations may share one Redis.
+    queue_name: str = Field(default="trato", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("database_url")
     @classmethod

@@ -1,6 +1,6 @@
 """HTTP routes of delivery: ``POST /api/v1/messages`` (send, editor role),
-``GET /api/v1/messages/{id}`` (its states, viewer role), and the devices and browsers apps
-register for push (``/api/v1/customers/{id}/push-registrations``)."""
+``GET /api/v1/messages/{id}`` (its states, viewer role), the devices and browsers apps register
+for push (``/api/v1/customers/{id}/push-registrations``) and ``/api/v1/providers`` (admin role)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from trato.console.service import Principal
 from trato.core.errors import ConfigurationError
 from trato.core.http import JSON, db_read_session, db_session
 from trato.customers import service as customers_service
-from trato.delivery import idempotency, push_devices, service
+from trato.delivery import idempotency, providers, push_devices, service
 from trato.delivery.errors import PushNotWebPush
-from trato.delivery.schemas import MessageOut, PushRegistrationIn, PushRegistrationOut, SendIn
+from trato.delivery.schemas import (
+    MessageOut, ProviderCheckOut, ProviderIn, ProviderOut, ProviderPatch, PushRegistrationIn, PushRegistrationOut, SendIn,
+)
 
 router = APIRouter(prefix="/api/v1/messages", tags=["delivery"])
 ACCEPTED = 202
@@ -119,6 +121,30 @@ def register_push(customer_id: str, body: PushRegistrationIn, session: Session =
         session, customer_id=customer_id, platform=body.platform, actor=who.actor, token=body.token,
         subscription=body.subscription.model_dump() if body.subscription else None, label=body.label)
     out = PushRegistrationOut.of(registration, customers_service.get_customer(session, customer_id).id)
+# -- providers (admin) ---------------------------------------------------------------------------
+
+providers_router = APIRouter(prefix="/api/v1/providers", tags=["providers"])
+
+
+@providers_router.get("", response_model=list[ProviderOut])
+def list_providers(session: Session = Depends(db_read_session),
+                   _: Principal = Depends(require("admin"))) -> list[ProviderOut]:
+    """Every provider in failover order per origin: those in the settings, then the stored ones;
+    secrets masked, each with its circuit's state."""
+    return [ProviderOut.of(view) for view in providers.list_providers(session)]
+
+
+@providers_router.post("", status_code=201, response_model=ProviderOut,
+                       responses={409: {"description": "a provider has this name"},
+                                  422: {"description": "unknown adapter or channel, or invalid settings"}})
+def add_provider(body: ProviderIn, session: Session = Depends(db_session),
+                 who: Principal = Depends(require("admin"))) -> ProviderOut:
+    """Store a provider (settings validated by its adapter, secrets sealed); every worker uses it
+    from its next message."""
+    row = providers.add_provider(session, actor=who.actor, name=body.name, adapter=body.adapter, url=body.url,
+                                 channels=list(body.channels) if body.channels else None, priority=body.priority,
+                                 enabled=body.enabled, settings=body.settings, max_per_second=body.max_per_second)
+    out = ProviderOut.of(providers.view_of(row))
     session.commit()
     return out
 
@@ -136,6 +162,32 @@ def unregister_push(customer_id: str, registration_id: str, session: Session = D
                     who: Principal = Depends(require("editor"))) -> Response:
     """Stop sending push to one device or browser (the app signed out, the user turned push off)."""
     push_devices.unregister(session, customer_id=customer_id, registration_id=registration_id, actor=who.actor)
+@providers_router.get("/{name}", response_model=ProviderOut)
+def get_provider(name: str, session: Session = Depends(db_read_session),
+                 _: Principal = Depends(require("admin"))) -> ProviderOut:
+    """One provider, secrets masked."""
+    return ProviderOut.of(providers.view_by_name(session, name))
+
+
+@providers_router.patch("/{name}", response_model=ProviderOut)
+def change_provider(name: str, body: ProviderPatch, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("admin"))) -> ProviderOut:
+    """Change a stored provider: channels, priority, enabled, rate limit, settings (merged)."""
+    given = body.model_dump(exclude_unset=True)
+    extra = {"max_per_second": given["max_per_second"]} if "max_per_second" in given else {}
+    row = providers.update_provider(session, actor=who.actor, name=name, url=body.url,
+                                    channels=list(body.channels) if body.channels else None, priority=body.priority,
+                                    enabled=body.enabled, settings=body.settings, **extra)
+    out = ProviderOut.of(providers.view_of(row))
+    session.commit()
+    return out
+
+
+@providers_router.delete("/{name}", status_code=204)
+def remove_provider(name: str, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("admin"))) -> Response:
+    """Remove a stored provider."""
+    providers.remove_provider(session, actor=who.actor, name=name)
     session.commit()
     return Response(status_code=204)
 
@@ -154,3 +206,9 @@ def webpush_key(_: Principal = Depends(require("viewer"))) -> dict[str, str]:
         raise PushNotWebPush(f"push is sent by {adapter.name}, not webpush: browsers subscribe through it",
                              details={"adapter": adapter.name})
     return {"application_server_key": adapter.public_key}
+@providers_router.post("/{name}/test", response_model=ProviderCheckOut)
+def test_provider(name: str, session: Session = Depends(db_read_session),
+                  _: Principal = Depends(require("admin"))) -> ProviderCheckOut:
+    """Test the connection and credentials without sending anything (e.g. an SMTP sign-in)."""
+    result = providers.check_provider(session, name=name)
+    return ProviderCheckOut(ok=result.ok, detail=result.detail)

@@ -63,12 +63,34 @@ class PushNotWebPush(NotFound):
     """Asked for the Web Push key while push goes through another adapter."""
 
     code = "push_not_webpush"
+
+
 class ForgedCallback(BadSignature):
     """A callback whose signature does not verify, for providers whose own helpers answer 403
     (Twilio): the same code as ``BadSignature``, another status."""
 
     status_code = 403
+
+
 class MailTooLarge(PayloadTooLarge):
     """A raw mail posted to the inbound webhook is larger than the e-mail provider accepts."""
 
     code = "mail_too_large"
+
+
+class ProviderExists(Conflict):
+    """Another provider has this name (stored, or written in the settings)."""
+
+    code = "provider_exists"
+
+
+class InvalidProvider(InvalidInput):
+    """A provider's adapter, channels or settings are not valid; ``details.field`` names the field."""
+
+    code = "invalid_provider"
+
+
+class ProviderReadOnly(Conflict):
+    """A provider written in the settings (TRATO_*_URL) is changed there, not through the API."""
+
+    code = "provider_in_settings"

@@ -77,7 +77,8 @@ def apply_status(
     if status == "complained":
         _event(session, message, "complained", provider=provider, **info)
         suppressed = _complaint(session, message)
-        archive.record_status(session, status="complained", at=when, message_id=message.id, details=info)
+        archive.record_status(session, status="complained", at=when, entry_id=message.archive_entry_id,
+                              details=info)
         _timeline_status(session, message, key, "complained")
         return StatusOutcome(message.id, message.state, True, suppressed)
     current = _RANK.get(message.state)
@@ -86,7 +87,7 @@ def apply_status(
         return StatusOutcome(message.id, message.state, False)
     _transition(session, message, status, error=error, provider=provider, provider_message_id=provider_message_id,
                 **info)
-    archive.record_status(session, status=status, at=when, message_id=message.id,
+    archive.record_status(session, status=status, at=when, entry_id=message.archive_entry_id,
                           details={"error": error, **info} if error else info)
     if status in ("failed", "bounced") and permanent:
         suppressed = _hard_bounce(session, message, error)

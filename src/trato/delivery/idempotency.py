@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from trato.core.clock import utcnow
@@ -75,3 +75,15 @@ def release(*, principal: str, key: str) -> None:
     with unit_of_work() as session:
         session.execute(delete(IdempotencyKey).where(IdempotencyKey.principal == principal, IdempotencyKey.key == key,
                                                      IdempotencyKey.status_code.is_(None)))
+
+
+def remove_expired(session: Session, *, older_than: timedelta, now: datetime | None = None,
+                   batch: int = 5000) -> int:
+    """Forget keys first used more than ``older_than`` ago (a client retrying after that sends a new
+    message): at most ``batch`` in the caller's transaction; the number removed."""
+    cutoff = (now or utcnow()) - older_than
+    old = select(IdempotencyKey.principal, IdempotencyKey.key).where(IdempotencyKey.created_at < cutoff).limit(batch)
+    rows = session.execute(old).all()
+    for principal, key in rows:
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.principal == principal, IdempotencyKey.key == key))
+    return len(rows)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trato.core.clock import utcnow
@@ -78,6 +78,7 @@ class IdempotencyKey(Base):
     """
 
     __tablename__ = "delivery_idempotency_keys"
+    __table_args__ = (Index("ix_delivery_idempotency_keys_created", "created_at"),)  # the daily clean-up
 
     principal: Mapped[str] = mapped_column(String(120), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -115,3 +116,33 @@ class PushRegistration(Base):
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+class Provider(Base):
+    """A provider account configured through the API or CLI (those written in settings are not stored).
+
+    ``settings`` is the adapter's settings model as JSON with every secret sealed
+    (``{"$sealed": "…"}``, see core.sealing); ``priority`` orders providers within a channel.
+    """
+
+    __tablename__ = "delivery_providers"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    adapter: Mapped[str] = mapped_column(String(40))
+    channels: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    max_per_second: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProviderStamp(Base):
+    """One row whose stamp changes with every change of the providers, in the same transaction: each
+    process rebuilds its providers when it reads a stamp other than the one it built them under."""
+
+    __tablename__ = "delivery_provider_stamp"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stamp: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

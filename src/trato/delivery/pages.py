@@ -1,17 +1,20 @@
 """Console pages of delivery: the messages (``/messages``), filtered by state — the dead letters
-and the possibly sent ones are where a person has work — and one message with its history."""
+and the possibly sent ones are where a person has work — and one message with its history; the
+providers (``/providers``, admins) with their circuits and a button to test each one."""
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from trato.console import session as sessions
 from trato.console.service import Principal
 from trato.console.web import NAV, NavEntry, error_page, page_router, render, requires
 from trato.core.http import db_read_session
 from trato.core.i18n import N_
-from trato.delivery import service
+from trato.core.errors import TratoError
+from trato.delivery import providers, service
 from trato.delivery.errors import MessageNotFound
 from trato.delivery.models import STATES
 
@@ -25,6 +28,7 @@ STATE_LABELS = {
     "accepted": N_("accepted by provider"), "delivered": N_("delivered"), "failed": N_("failed"),
     "bounced": N_("bounced"), "dead": N_("dead letter"), "possibly_sent": N_("possibly sent"),
     "read": N_("read"), "complained": N_("marked as spam"), "ignored": N_("late status ignored"),
+    "failover": N_("failed over"), "failover_refused": N_("no other channel allowed"),
 }
 
 
@@ -48,3 +52,35 @@ def message_page(request: Request, message_id: str, session: Session = Depends(d
         return error_page(request, 404, N_("No message has this id."))
     return render(request, "delivery/message.html", message=message, events=service.events_of(session, message.id),
                   labels=STATE_LABELS)
+
+
+providers_router = page_router(prefix="/providers")
+NAV.append(NavEntry("/providers", N_("Providers")))
+CIRCUIT_LABELS = {"closed": N_("working"), "open": N_("out of service (circuit open)"),
+                  "half_open": N_("being probed")}
+ORIGIN_LABELS = {"settings": N_("settings"), "database": N_("console / API")}
+
+
+def _providers_page(request: Request, session: Session, *, status_code: int = 200, tested: str | None = None,
+                    result: object = None) -> Response:
+    return render(request, "delivery/providers.html", status_code=status_code,
+                  providers=providers.list_providers(session), circuits=CIRCUIT_LABELS, origins=ORIGIN_LABELS,
+                  tested=tested, result=result)
+
+
+@providers_router.get("")
+def providers_page(request: Request, session: Session = Depends(db_read_session),
+                   _: Principal = Depends(requires("admin"))) -> Response:
+    return _providers_page(request, session)
+
+
+@providers_router.post("/{name}/test")
+def test_provider(request: Request, name: str, csrf: str = Form(""), session: Session = Depends(db_read_session),
+                  _: Principal = Depends(requires("admin"))) -> Response:
+    if not sessions.csrf_valid(sessions.load(request), csrf):
+        return error_page(request, 403, N_("The form has expired. Please try again."))
+    try:
+        result = providers.check_provider(session, name=name)
+    except TratoError:
+        return error_page(request, 404, N_("No provider has this name."))
+    return _providers_page(request, session, tested=name, result=result)

@@ -138,3 +138,55 @@ class PushRegistrationOut(BaseModel):
         hint = token if len(token) <= 48 else f"{token[:40]}…{token[-6:]}"
         return cls(id=registration.id, customer_id=customer_id, platform=registration.platform, token_hint=hint,
                    label=registration.label, created_at=registration.created_at, updated_at=registration.updated_at)
+# -- providers ------------------------------------------------------------------------------------
+
+PROVIDER_NAME = r"^[a-z0-9][a-z0-9-]{0,39}$"
+
+
+class ProviderIn(BaseModel):
+    """A new provider: its adapter and settings, or one URL (``smtp://user:pass@host:587``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=PROVIDER_NAME, examples=["smtp-backup"])
+    adapter: str | None = Field(None, max_length=40, examples=["smtp"])
+    url: str | None = Field(None, max_length=2000, examples=["smtp://user:password@mail.example:587?tls=starttls"])
+    channels: list[Channel] | None = Field(None, max_length=7, description="default: every channel of the adapter")
+    priority: int = Field(100, ge=0, le=10_000, description="lower goes first among a channel's stored providers")
+    enabled: bool = True
+    settings: dict[str, Any] | None = Field(None, description="the adapter's settings; secrets are stored sealed")
+    max_per_second: float | None = Field(None, gt=0, le=100_000, description="overrides the adapter's rate limit")
+
+
+class ProviderPatch(BaseModel):
+    """Changes to a stored provider; ``settings`` are merged (a secret sent back masked is kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(None, max_length=2000)
+    channels: list[Channel] | None = Field(None, min_length=1, max_length=7)
+    priority: int | None = Field(None, ge=0, le=10_000)
+    enabled: bool | None = None
+    settings: dict[str, Any] | None = None
+    max_per_second: float | None = Field(None, gt=0, le=100_000)
+
+
+class ProviderOut(BaseModel):
+    name: str
+    adapter: str
+    channels: list[str]
+    priority: int
+    enabled: bool
+    origin: str = Field(description="settings (a TRATO_*_URL variable) or database (the API and CLI)")
+    setting: str | None
+    settings: dict[str, Any] = Field(description="secrets shown as •••• and their last four characters at most")
+    max_per_second: float | None
+    circuit: dict[str, Any] = Field(description="state (closed, open, half_open), failures in a row, retry_in s")
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, view: Any) -> ProviderOut:
+        return cls(**{name: getattr(view, name) for name in cls.model_fields})
+
+
+class ProviderCheckOut(BaseModel):
+    ok: bool
+    detail: str

@@ -11,6 +11,7 @@ every task re-reads it and does nothing when it finds the work done.
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,8 +23,8 @@ from trato.content import service as content
 from trato.core import audit
 from trato.core.channels import ADDRESS_KIND, OPTIONAL_ADDRESS_KIND
 from trato.core.clock import iso, utcnow
-from trato.core.db import on_commit, unit_of_work
-from trato.core.errors import ConfigurationError
+from trato.core.db import new_session, on_commit, unit_of_work
+from trato.core.errors import ConfigurationError, TratoError
 from trato.core.ids import new_id
 from trato.customers import service as customers
 from trato.delivery import push_devices
@@ -31,6 +32,7 @@ from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.delivery.errors import InvalidSend, MessageNotFound, MessageStateConflict
 from trato.delivery.models import STATES, Message, MessageEvent
+from trato.delivery.resilience import health
 from trato.policy import service as policy
 from trato.policy.schemas import DecisionOut
 
@@ -230,7 +232,8 @@ def resolve_as_sent(session: Session, *, message_id: str, actor: str, note: str 
     now = utcnow()
     message.accepted_at = now
     _transition(session, message, "accepted", resolved_by=actor, note=note or None)
-    archive.record_status(session, status="accepted", at=now, message_id=message.id, details={"resolved_by": actor})
+    archive.record_status(session, status="accepted", at=now, entry_id=message.archive_entry_id,
+                          details={"resolved_by": actor})
     audit.record(session, actor=actor, action="delivery.resolve", object_type="message", object_id=message.id,
                  note=note)
     return message
@@ -255,21 +258,118 @@ def deliver(message_id: str) -> str:
     The message is marked ``sending`` and committed before the provider is called, so a worker
     that dies during the call leaves ``sending`` behind; the next run of this task finds it and
     marks it ``possibly_sent`` instead of sending it again.
+
+    The channel's providers are tried in their failover order (``registry.chain``) within the
+    attempt, the next one only after a clear refusal that is not about the recipient (connection
+    refused, 5xx, 429, an open circuit) — never after an ambiguous answer. The first provider's
+    rate limit is waited for before the message is claimed: a spent limit puts the task back on
+    the queue without counting an attempt.
     """
+    try:
+        planned = _plan(message_id)
+    except ConfigurationError as exc:  # nothing was handed over: a clear refusal, retried later
+        claimed = _claim(message_id)
+        if isinstance(claimed, str):
+            return claimed
+        return _record(message_id, claimed[1], [("none", ProviderResult.refused(exc.message))])
+    if planned == "sending":  # a worker died during the call: the claim settles it as possibly sent
+        settled = _claim(message_id)
+        assert isinstance(settled, str)
+        return settled
+    if isinstance(planned, str):
+        return planned
+    taken: set[str] = set()
+    first = next((p for p in planned if p.origin == "test" or not health().is_open(p.name)), None)
+    if first is not None and first.origin != "test" and first.rate:
+        wait = _wait_for_token(first)
+        if wait:
+            return _postpone(message_id, wait)
+        taken.add(first.name)
     claimed = _claim(message_id)
     if isinstance(claimed, str):
         return claimed
     outgoing, attempt = claimed
-    try:
-        adapter = registry.adapter_for(outgoing.channel)
-    except ConfigurationError as exc:  # nothing was handed over: a clear refusal, retried later
-        return _record(message_id, attempt, "none", ProviderResult.refused(exc.message))
-    try:
-        result = adapter.send(outgoing)
-    except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
-        result = ProviderResult.ambiguous(f"the {adapter.name} adapter failed: {type(exc).__name__}: {exc}")
-    # The configured provider's name: its callbacks (/hooks/{instance}/…) find the message by it.
-    return _record(message_id, attempt, adapter.instance, result)
+    return _record(message_id, attempt, _send_through(planned, outgoing, taken))
+
+
+def _plan(message_id: str) -> list[registry.Configured] | str:
+    with new_session(readonly=True) as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            return "missing"
+        if message.state not in ("queued", "retrying") or not message.channel:
+            return message.state
+        return registry.chain(message.channel, session=session)
+
+
+def _wait_for_token(configured: registry.Configured) -> float:
+    """Take a token of ``configured``'s rate limit, waiting for it a bounded time; the seconds still
+    to wait when that bound is reached (0: taken)."""
+    from trato.core.settings import get_settings
+
+    bound, waited = get_settings().rate_limit_wait_seconds, 0.0
+    assert configured.rate
+    while True:
+        wait = health().take(configured.name, configured.rate)
+        if wait <= 0:
+            return 0.0
+        if waited + wait > bound:
+            return wait
+        time.sleep(wait)
+        waited += wait
+
+
+def _postpone(message_id: str, wait: float) -> str:
+    # The provider's rate limit is spent: the task comes back when a token will be there. The
+    # message keeps its state and attempts (this is not a failure); updated_at moves so the sweep
+    # of lost tasks does not enqueue it a second time meanwhile.
+    with unit_of_work() as session:
+        message = session.get(Message, message_id, with_for_update=True)
+        if message is None or message.state not in ("queued", "retrying"):
+            return message.state if message else "missing"
+        now = utcnow()
+        message.updated_at = now
+        message.not_before = now + timedelta(seconds=wait)
+        _after_commit(session, "deliver", message.id, message.not_before)
+        return message.state
+
+
+Trail = list[tuple[str, ProviderResult]]
+
+
+def _send_through(providers: list[registry.Configured], outgoing: OutgoingMessage, taken: set[str]) -> Trail:
+    """Hand the message to each provider in turn until one takes it, refuses it for good, or may have
+    taken it; each answer moves the provider's circuit."""
+    trail: Trail = []
+    for configured in providers:
+        guarded = configured.origin != "test"  # an adapter a test installed answers for itself
+        if guarded:
+            allowed, retry_in = health().allow(configured.name)
+            if not allowed:
+                trail.append((configured.name, ProviderResult.refused(
+                    f"{configured.name} is out of service after repeated refusals (circuit open); "
+                    f"tried again in {retry_in:.0f} s", retry_after=retry_in)))
+                continue
+            if configured.rate and configured.name not in taken and (wait := _wait_for_token(configured)):
+                trail.append((configured.name, ProviderResult.refused(
+                    f"{configured.name}'s rate limit is spent", retry_after=wait)))
+                continue
+        try:
+            result = configured.adapter.send(outgoing)
+        except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
+            result = ProviderResult.ambiguous(f"the {configured.adapter.name} adapter failed: "
+                                              f"{type(exc).__name__}: {exc}")
+        if guarded:
+            if result.outcome == "accepted" or result.permanent:
+                health().succeeded(configured.name)
+            elif result.outcome == "refused":
+                health().refused(configured.name)
+            else:
+                health().unsure(configured.name)
+        trail.append((configured.name, result))
+        if result.outcome != "refused" or result.permanent:
+            break
+    return trail
 
 
 def _claim(message_id: str) -> tuple[OutgoingMessage, int] | str:
@@ -303,12 +403,15 @@ def _claim(message_id: str) -> tuple[OutgoingMessage, int] | str:
         return outgoing, message.attempts
 
 
-def _record(message_id: str, attempt: int, provider: str, result: ProviderResult) -> str:
+def _record(message_id: str, attempt: int, trail: Trail) -> str:
     with unit_of_work() as session:
         message = session.get(Message, message_id, with_for_update=True)
         if message is None or message.state != "sending" or message.attempts != attempt:
             return message.state if message else "missing"
         key = content.get_communication(session, message.communication_id).key
+        for (tried, answer), (following, _) in zip(trail, trail[1:], strict=False):
+            _event(session, message, "failover", kind="provider", error=answer.error, **{"from": tried, "to": following})
+        provider, result = trail[-1]
         message.provider = provider
         now = utcnow()
         if result.outcome == "accepted":
@@ -316,7 +419,7 @@ def _record(message_id: str, attempt: int, provider: str, result: ProviderResult
                 result.provider_message_id, now, None
             _transition(session, message, "accepted", provider=provider,
                         provider_message_id=result.provider_message_id, **(result.details or {}))
-            archive.record_status(session, status="accepted", at=now, message_id=message.id,
+            archive.record_status(session, status="accepted", at=now, entry_id=message.archive_entry_id,
                                   provider_id=result.provider_message_id)
             policy.record_contact(session, customer_id=message.customer_id, channel=message.channel or "",
                                   purpose=message.purpose, communication=key, topic=message.topic or None,
@@ -324,16 +427,21 @@ def _record(message_id: str, attempt: int, provider: str, result: ProviderResult
             _timeline(session, message, key)
         elif result.outcome == "ambiguous":
             _possibly_sent(session, message, key, result.error or "the provider's answer was ambiguous")
+        elif not result.permanent and (message.attempts >= MAX_ATTEMPTS or _channel_is_down(trail)) \
+                and _fail_over_channel(session, message, key, result.error or "refused"):
+            pass
         elif result.permanent or message.attempts >= MAX_ATTEMPTS:
             state = "failed" if result.permanent else "dead"
             _transition(session, message, state, error=result.error, provider=provider, attempt=attempt)
-            archive.record_status(session, status="failed", at=now, message_id=message.id,
+            archive.record_status(session, status="failed", at=now, entry_id=message.archive_entry_id,
                                   details={"error": result.error})
             if message.reservation_id is not None:
                 policy.release_reservation(session, reservation_id=message.reservation_id)
             _timeline(session, message, key)
         else:
-            delay = retry_delay(message.attempts, retry_after=result.retry_after)
+            # The next attempt starts again from the first provider, as soon as any of them may be tried.
+            hint = min((answer.retry_after or 0.0) for _, answer in trail)
+            delay = retry_delay(message.attempts, retry_after=hint)
             message.not_before = now + timedelta(seconds=delay)
             _transition(session, message, "retrying", error=result.error, provider=provider, attempt=attempt,
                         retry_at=iso(message.not_before))
@@ -341,10 +449,63 @@ def _record(message_id: str, attempt: int, provider: str, result: ProviderResult
         return message.state
 
 
+def _channel_is_down(trail: Trail) -> bool:
+    # Every provider of the channel is out of service (its circuit open), not just refusing once.
+    return all(name != "none" and health().is_open(name) for name, _ in trail)
+
+
+def _fail_over_channel(session: Session, message: Message, communication_key: str, error: str) -> bool:
+    """Every provider of the message's channel refused: send it on the next channel of its fallback
+    order that the policy allows now — decided again, rendered and archived for that channel.
+    False (nothing changed) when no channel is left or allowed."""
+    tried = {message.channel} | {e.details.get("from") for e in events_of(session, message.id)
+                                 if e.state == "failover" and e.details.get("kind") == "channel"}
+    remaining = [c for c in message.requested_channels if c not in tried]
+    if not remaining or message.channel is None:
+        return False
+    previous = (message.channel, message.archive_entry_id, message.reservation_id)
+    savepoint = session.begin_nested()
+    try:
+        if message.reservation_id is not None:  # the new channel is booked instead
+            policy.release_reservation(session, reservation_id=message.reservation_id)
+        decision = policy.decide(session, customer_id=message.customer_id, communication=communication_key,
+                                 purpose=message.purpose, channels=remaining, topic=message.topic or None,
+                                 reserve=True)
+        if decision.outcome != "send" or decision.channel is None:
+            savepoint.rollback()
+            return False
+        channel = decision.channel
+        recipient = _address(session, message.customer_id, channel)
+        rendered = content.render_for_send(session, communication_id=message.communication_id,
+                                           customer_id=message.customer_id, channel=channel, data=message.data)
+        decided = DecisionOut.of(decision).model_dump(mode="json")
+        entry = archive.record(
+            session, customer_id=message.customer_id, communication_id=message.communication_id,
+            version_id=rendered.version_id, channel=channel, language=rendered.language, recipient=recipient,
+            parts=rendered.parts, render_context=rendered.context, decision=decided,
+            message_id=f"{message.id}:{channel}",
+        )
+    except TratoError as exc:  # e.g. no template for that channel: the message stays on its channel
+        savepoint.rollback()
+        _event(session, message, "failover_refused", kind="channel", error=f"{exc.code}: {exc.message}")
+        return False
+    savepoint.commit()
+    archive.record_status(session, status="failed", at=utcnow(), entry_id=previous[1],
+                          details={"error": error, "failover_to": channel})
+    message.channel, message.recipient, message.archive_entry_id = channel, recipient, entry.id
+    message.reservation_id, message.decision, message.language = decision.reservation_id, decided, rendered.language
+    message.attempts, message.not_before, message.provider_message_id = 0, None, None
+    _event(session, message, "failover", kind="channel", error=error, **{"from": previous[0], "to": channel})
+    _transition(session, message, "queued", channel=channel, archive_entry_id=entry.id)
+    _timeline(session, message, communication_key)
+    _after_commit(session, "deliver", message.id, None)
+    return True
+
+
 def _possibly_sent(session: Session, message: Message, communication_key: str, error: str) -> None:
     # Counted as sent for the caps (the customer may have it); a person resolves it, never a retry.
     _transition(session, message, "possibly_sent", error=error)
-    archive.record_status(session, status="possibly_sent", at=utcnow(), message_id=message.id,
+    archive.record_status(session, status="possibly_sent", at=utcnow(), entry_id=message.archive_entry_id,
                           details={"error": error})
     policy.record_contact(session, customer_id=message.customer_id, channel=message.channel or "",
                           purpose=message.purpose, communication=communication_key, topic=message.topic or None,

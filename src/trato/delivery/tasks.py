@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from huey import crontab
 
-from trato.core.db import new_session
+from trato.core.db import new_session, unit_of_work
 from trato.core.queue import huey
-from trato.delivery import service
+from trato.core.settings import get_settings
+from trato.delivery import idempotency, service
 
 log = structlog.get_logger("trato.delivery")
 
@@ -35,6 +36,22 @@ def sweep_stuck_messages() -> int:
     for message_id, task in stuck:
         enqueue(task, message_id)
     return len(stuck)
+
+
+@huey.periodic_task(crontab(minute="41"))
+def remove_expired_idempotency_keys() -> int:
+    """Every hour: forget Idempotency-Keys older than ``TRATO_IDEMPOTENCY_KEY_TTL_HOURS`` (24 h)."""
+    removed, batch = 0, 5000
+    while True:
+        with unit_of_work() as session:
+            done = idempotency.remove_expired(session, older_than=timedelta(
+                hours=get_settings().idempotency_key_ttl_hours), batch=batch)
+        removed += done
+        if done < batch:
+            break
+    if removed:
+        log.info("expired idempotency keys removed", removed=removed)
+    return removed
 
 
 TASKS = {"deliver": deliver, "release_deferred": release_deferred}

@@ -126,3 +126,13 @@ class ChannelAdapter(ABC):
     def close(self) -> None:
         """Release connections; the default holds none."""
         return None
+
+
+def explicit_settings(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    """``model`` validated from ``data`` alone: a settings model that also reads the environment
+    (pydantic-settings) gets every field explicitly, so a provider configured by URL or stored in
+    the database never picks up another provider's ``TRATO_…`` variables."""
+    values = {name: field.get_default(call_default_factory=True)
+              for name, field in model.model_fields.items() if not field.is_required()}
+    values.update(data)
+    return model.model_validate(values)

@@ -20,13 +20,16 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Annotated, ClassVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from trato.core.clock import utcnow
-from trato.delivery.channels.base import CheckResult, ChannelAdapter, Limits, OutgoingMessage, ProviderResult
+from trato.delivery.channels.base import (
+    ChannelAdapter, CheckResult, Limits, OutgoingMessage, ProviderResult, explicit_settings,
+)
 from trato.delivery.channels.email_dkim import DEFAULT_HEADERS, DkimSigner
 from trato.delivery.channels.email_pool import CONNECTION_ERRORS, Connection, PoolClosed, SlotTimeout, SmtpPool
 
@@ -98,6 +101,41 @@ class SmtpEmail(ChannelAdapter):
         {"html", "text", "list_unsubscribe", "starttls", "auth", "dkim", "verp", "connection_reuse"})
     limits: ClassVar[Limits] = Limits(max_connections=4, max_body_bytes=10 * 1024 * 1024)
     settings_model: ClassVar[type[BaseModel]] = SmtpSettings
+    url_schemes: ClassVar[tuple[str, ...]] = ("smtp", "smtps")
+
+    @classmethod
+    def settings_from_url(cls, url: str) -> BaseModel:
+        """``smtp://USER:PASS@HOST:587?tls=starttls&from=Name%20<a@b.example>&timeout=10``.
+
+        ``smtp://`` uses STARTTLS when the server offers it (``tls=starttls`` requires it,
+        ``tls=none`` never); ``smtps://`` is implicit TLS (port 465 unless given).
+        """
+        parsed = urlsplit(url)
+        if parsed.scheme not in cls.url_schemes or not parsed.hostname:
+            raise ValueError("write SMTP as smtp://[USER:PASSWORD@]HOST[:PORT][?tls=starttls|none&from=ADDRESS]")
+        query = dict(parse_qsl(parsed.query, keep_blank_values=True))
+        unknown = set(query) - {"tls", "from", "timeout"}
+        if unknown:
+            raise ValueError(f"unknown SMTP URL option {sorted(unknown)[0]!r}; the options are tls, from, timeout")
+        implicit = parsed.scheme == "smtps"
+        try:
+            port = parsed.port
+        except ValueError:
+            raise ValueError("the SMTP port must be a number from 1 to 65535") from None
+        data: dict[str, object] = {"host": parsed.hostname, "use_tls": implicit, "port": port or (465 if implicit else 587)}
+        if parsed.username:
+            data["username"] = unquote(parsed.username)
+            data["password"] = unquote(parsed.password or "")
+        tls = query.get("tls", "").lower()
+        if tls not in _TLS:
+            raise ValueError("tls must be starttls (required), auto (when offered) or none")
+        if not implicit:
+            data["starttls"] = _TLS[tls]
+        if "from" in query:
+            data["from_address"] = query["from"]
+        if "timeout" in query:
+            data["timeout"] = query["timeout"]
+        return explicit_settings(SmtpSettings, data)
 
     def __init__(self, settings: BaseModel | None = None, *, instance: str | None = None) -> None:
         super().__init__(settings, instance=instance)
@@ -275,6 +313,9 @@ def _dsn_options(client: aiosmtplib.SMTP, message_id: str) -> list[str]:
 
 async def _discarded(pool: SmtpPool, connection: Connection) -> None:
     pool.discard(connection)
+
+
+_TLS = {"": None, "auto": None, "starttls": True, "required": True, "none": False, "no": False, "off": False}
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

@@ -8,13 +8,16 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, Field
 
 from trato.core.channels import CHANNELS
 from trato.core.clock import utcnow
 from trato.core.ids import new_id
-from trato.delivery.channels.base import ChannelAdapter, Limits, OutgoingMessage, ProviderResult
+from trato.delivery.channels.base import (
+    ChannelAdapter, Limits, OutgoingMessage, ProviderResult, explicit_settings,
+)
 
 
 class SandboxSettings(BaseModel):
@@ -37,12 +40,24 @@ class Sandbox(ChannelAdapter):
     limits: ClassVar[Limits] = Limits()
     settings_model: ClassVar[type[BaseModel]] = SandboxSettings
 
-    def __init__(self, settings: BaseModel | None = None) -> None:
-        super().__init__(settings)
+    url_schemes: ClassVar[tuple[str, ...]] = ("sandbox",)
+
+    def __init__(self, settings: BaseModel | None = None, *, instance: str | None = None) -> None:
+        super().__init__(settings, instance=instance)
         keep = self.settings.keep if isinstance(self.settings, SandboxSettings) else 1000
         self.sent: deque[SentRecord] = deque(maxlen=keep)
         self._faults: deque[ProviderResult] = deque()
         self._lock = threading.Lock()
+
+    @classmethod
+    def settings_from_url(cls, url: str) -> BaseModel:
+        """``sandbox://`` or ``sandbox://?keep=5000``."""
+        parsed = urlsplit(url)
+        query = dict(parse_qsl(parsed.query))
+        unknown = set(query) - {"keep"}
+        if parsed.scheme not in cls.url_schemes or unknown or parsed.netloc or parsed.path not in ("", "/"):
+            raise ValueError(f"write the sandbox as sandbox:// or sandbox://?keep=N (not {sorted(unknown) or url!r})")
+        return explicit_settings(SandboxSettings, query)
 
     def fail_next(self, result: ProviderResult, times: int = 1) -> None:
         """The next ``times`` sends answer ``result`` (refused or ambiguous) instead of accepting."""
