@@ -31,3 +31,13 @@ def test_queue_follows_the_settings(tmp_path):
     assert embedded.storage.filename == str(tmp_path / "trato-queue.db")
     scaled = build_huey(load_settings(database_url=f"sqlite:///{tmp_path}/x.db", redis_url="redis://127.0.0.1:6379/3"))
     assert isinstance(scaled, RedisHuey)
+
+
+def test_every_periodic_job_of_delivery_is_scheduled() -> None:
+    """The minute sweep, key cleanup, letter drops and the bounce mailbox poll run on their own."""
+    import trato.delivery.tasks  # noqa: F401  (registers the tasks)
+    from trato.core.queue import huey
+
+    names = {task.name for task in huey._registry.periodic_tasks}
+    assert {"sweep_stuck_messages", "remove_expired_idempotency_keys", "drop_letter_batches",
+            "poll_bounce_mailbox"} <= names

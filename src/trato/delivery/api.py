@@ -121,6 +121,43 @@ def register_push(customer_id: str, body: PushRegistrationIn, session: Session =
         session, customer_id=customer_id, platform=body.platform, actor=who.actor, token=body.token,
         subscription=body.subscription.model_dump() if body.subscription else None, label=body.label)
     out = PushRegistrationOut.of(registration, customers_service.get_customer(session, customer_id).id)
+    session.commit()
+    return out
+
+
+@push_router.get("/api/v1/customers/{customer_id}/push-registrations", response_model=list[PushRegistrationOut])
+def list_push(customer_id: str, session: Session = Depends(db_read_session),
+              _: Principal = Depends(require("viewer"))) -> list[PushRegistrationOut]:
+    """The customer's registered devices and browsers, newest first."""
+    owner = customers_service.get_customer(session, customer_id).id
+    return [PushRegistrationOut.of(r, owner) for r in push_devices.registrations_of(session, customer_id)]
+
+
+@push_router.delete("/api/v1/customers/{customer_id}/push-registrations/{registration_id}", status_code=204)
+def unregister_push(customer_id: str, registration_id: str, session: Session = Depends(db_session),
+                    who: Principal = Depends(require("editor"))) -> Response:
+    """Stop sending push to one device or browser (the app signed out, the user turned push off)."""
+    push_devices.unregister(session, customer_id=customer_id, registration_id=registration_id, actor=who.actor)
+    session.commit()
+    return Response(status_code=204)
+
+
+@push_router.get("/api/v1/push/application-server-key")
+def webpush_key(_: Principal = Depends(require("viewer"))) -> dict[str, str]:
+    """The VAPID public key that web apps pass to ``pushManager.subscribe({applicationServerKey})``."""
+    from trato.delivery.channels import registry
+    from trato.delivery.channels.webpush import WebPush
+
+    try:
+        adapter = registry.adapter_for("push")
+    except ConfigurationError as exc:
+        raise PushNotWebPush(f"push is not configured: {exc.message}") from None
+    if not isinstance(adapter, WebPush):
+        raise PushNotWebPush(f"push is sent by {adapter.name}, not webpush: browsers subscribe through it",
+                             details={"adapter": adapter.name})
+    return {"application_server_key": adapter.public_key}
+
+
 # -- providers (admin) ---------------------------------------------------------------------------
 
 providers_router = APIRouter(prefix="/api/v1/providers", tags=["providers"])
@@ -149,19 +186,6 @@ def add_provider(body: ProviderIn, session: Session = Depends(db_session),
     return out
 
 
-@push_router.get("/api/v1/customers/{customer_id}/push-registrations", response_model=list[PushRegistrationOut])
-def list_push(customer_id: str, session: Session = Depends(db_read_session),
-              _: Principal = Depends(require("viewer"))) -> list[PushRegistrationOut]:
-    """The customer's registered devices and browsers, newest first."""
-    owner = customers_service.get_customer(session, customer_id).id
-    return [PushRegistrationOut.of(r, owner) for r in push_devices.registrations_of(session, customer_id)]
-
-
-@push_router.delete("/api/v1/customers/{customer_id}/push-registrations/{registration_id}", status_code=204)
-def unregister_push(customer_id: str, registration_id: str, session: Session = Depends(db_session),
-                    who: Principal = Depends(require("editor"))) -> Response:
-    """Stop sending push to one device or browser (the app signed out, the user turned push off)."""
-    push_devices.unregister(session, customer_id=customer_id, registration_id=registration_id, actor=who.actor)
 @providers_router.get("/{name}", response_model=ProviderOut)
 def get_provider(name: str, session: Session = Depends(db_read_session),
                  _: Principal = Depends(require("admin"))) -> ProviderOut:
@@ -192,20 +216,6 @@ def remove_provider(name: str, session: Session = Depends(db_session),
     return Response(status_code=204)
 
 
-@push_router.get("/api/v1/push/application-server-key")
-def webpush_key(_: Principal = Depends(require("viewer"))) -> dict[str, str]:
-    """The VAPID public key that web apps pass to ``pushManager.subscribe({applicationServerKey})``."""
-    from trato.delivery.channels import registry
-    from trato.delivery.channels.webpush import WebPush
-
-    try:
-        adapter = registry.adapter_for("push")
-    except ConfigurationError as exc:
-        raise PushNotWebPush(f"push is not configured: {exc.message}") from None
-    if not isinstance(adapter, WebPush):
-        raise PushNotWebPush(f"push is sent by {adapter.name}, not webpush: browsers subscribe through it",
-                             details={"adapter": adapter.name})
-    return {"application_server_key": adapter.public_key}
 @providers_router.post("/{name}/test", response_model=ProviderCheckOut)
 def test_provider(name: str, session: Session = Depends(db_read_session),
                   _: Principal = Depends(require("admin"))) -> ProviderCheckOut:

@@ -116,6 +116,8 @@ class PushRegistration(Base):
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Provider(Base):
     """A provider account configured through the API or CLI (those written in settings are not stored).
 

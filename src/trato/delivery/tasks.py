@@ -84,6 +84,9 @@ def drop_letter_batches() -> int:
     for batch_id, error in report.failed.items():
         log.warning("a letter batch could not be dropped", batch_id=batch_id, error=error)
     return len(report.dropped)
+
+
+@huey.periodic_task(crontab(minute="*"))
 def poll_bounce_mailbox() -> int:
     """Every minute when ``TRATO_MAIL_POLL_URL`` is set: apply the bounce mailbox's mail (``mailpoll``)."""
     from trato.delivery import mailpoll
