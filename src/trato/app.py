@@ -14,6 +14,7 @@ from trato.archive import api as archive_api
 from trato.audiences import api as audiences_api
 from trato.audiences import pages as audiences_pages
 from trato.delivery import api as delivery_api
+from trato.delivery import callbacks as delivery_callbacks
 from trato.archive import pages as archive_pages
 from trato.delivery import pages as delivery_pages
 from trato.archive import service as archive_service
@@ -116,6 +117,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(content_api.blocks_router)
     app.include_router(archive_api.router)
     app.include_router(delivery_api.router)
+    app.include_router(delivery_callbacks.router)
     app.include_router(preference_center.router)
     console_pages.mount(app)
     app.include_router(customers_pages.router)

@@ -151,6 +151,14 @@ def timeline(
     return list(session.scalars(stmt))
 
 
+def last_event_at(session: Session, *, customer_id: str, kind: str, channel: str | None = None) -> datetime | None:
+    """When the customer's latest entry of ``kind`` (on ``channel``) happened, or None."""
+    stmt = select(Event.occurred_at).where(Event.customer_id == customer_id, Event.kind == kind)
+    if channel is not None:
+        stmt = stmt.where(Event.channel == channel)
+    return session.scalar(stmt.order_by(Event.occurred_at.desc()).limit(1))
+
+
 def timeline_facets(session: Session, *, customer_id: str) -> dict[str, list[str]]:
     """The kinds, channels and departments present on a customer's timeline, to filter it by."""
     facets: dict[str, list[str]] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trato.core.errors import Conflict, InvalidInput, NotFound
+from trato.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 
 class MessageNotFound(NotFound):
@@ -29,3 +29,21 @@ class MessageStateConflict(Conflict):
     """What was asked does not fit the message's state (e.g. re-queuing one already accepted)."""
 
     code = "message_state_conflict"
+
+
+class ProviderNotFound(NotFound):
+    """No configured provider has this name (e.g. a callback to /hooks/{name}/… for another one)."""
+
+    code = "provider_not_found"
+
+
+class BadSignature(Unauthorized):
+    """A provider callback whose signature is missing or does not match: forged or misconfigured."""
+
+    code = "bad_signature"
+
+
+class InvalidCallback(InvalidInput):
+    """A signed provider callback whose content cannot be understood."""
+
+    code = "invalid_callback"

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from trato.core.clock import utcnow
 from trato.core.db import Base, BigIntPK, JSONType, UTCDateTime
 
-# decided → queued → sending → accepted → delivered | failed | bounced; deferred and refused by
-# policy; retrying after a clear refusal; dead after the last retry; possibly_sent when a provider
-# may have taken the message before a crash or a timeout (never resent automatically).
-STATES = ("decided", "deferred", "refused", "queued", "sending", "retrying", "accepted", "delivered", "failed",
-          "bounced", "dead", "possibly_sent")
-FINAL_STATES = frozenset({"refused", "accepted", "delivered", "failed", "bounced", "dead", "possibly_sent"})
+# decided → queued → sending → accepted → delivered → read, or failed | bounced after acceptance
+# (the provider's status callbacks); deferred and refused by policy; retrying after a clear
+# refusal; dead after the last retry; possibly_sent when a provider may have taken the message
+# before a crash or a timeout (never resent automatically). A complaint is an event, not a state.
+STATES = ("decided", "deferred", "refused", "queued", "sending", "retrying", "accepted", "delivered", "read",
+          "failed", "bounced", "dead", "possibly_sent")
+FINAL_STATES = frozenset({"refused", "accepted", "delivered", "read", "failed", "bounced", "dead", "possibly_sent"})
 
 
 class Message(Base):
@@ -28,6 +29,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_delivery_messages_customer", "customer_id", "created_at"),
         Index("ix_delivery_messages_state", "state", "updated_at"),
+        Index("ix_delivery_messages_provider_id", "provider_message_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

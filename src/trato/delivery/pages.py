@@ -24,6 +24,7 @@ STATE_LABELS = {
     "queued": N_("queued"), "sending": N_("sending"), "retrying": N_("waiting to retry"),
     "accepted": N_("accepted by provider"), "delivered": N_("delivered"), "failed": N_("failed"),
     "bounced": N_("bounced"), "dead": N_("dead letter"), "possibly_sent": N_("possibly sent"),
+    "read": N_("read"), "complained": N_("marked as spam"), "ignored": N_("late status ignored"),
 }
 
 

@@ -33,7 +33,7 @@ from trato.policy.rules import PolicyConfig
 
 STATES = ("granted", "denied", "pending")
 SOURCES = ("form", "api", "import", "inbound", "agent", "preference_center", "double_opt_in", "unsubscribe",
-           "privacy")
+           "privacy", "complaint")
 SUPPRESSION_KINDS = ("email", "phone", "customer")
 SUPPRESSION_REASONS = ("hard_bounce", "complaint", "stop_keyword", "legal_hold", "erased", "unsubscribe", "manual")
 

@@ -46,7 +46,7 @@ CONSENT_SOURCES = {
     "form": N_("form"), "api": N_("API"), "import": N_("import"), "inbound": N_("inbound message"),
     "agent": N_("agent"), "preference_center": N_("preference center"),
     "double_opt_in": N_("e-mail confirmation"), "unsubscribe": N_("unsubscribe link"),
-    "privacy": N_("privacy request"),
+    "privacy": N_("privacy request"), "complaint": N_("spam complaint"),
 }
 TEMPORARY = frozenset({"capped", "quiet_hours"})
 

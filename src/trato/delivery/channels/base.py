@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
+from trato.core.errors import ConfigurationError
+
 Outcome = Literal["accepted", "refused", "ambiguous"]
 
 
@@ -74,6 +76,14 @@ class NoSettings(BaseModel):
     """Adapters that need no configuration."""
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """What "test connection" found: ``ok`` and a sentence a person can act on."""
+
+    ok: bool
+    detail: str
+
+
 class ChannelAdapter(ABC):
     """A provider of one or more channels. Subclasses set the class attributes and ``send``."""
 
@@ -82,9 +92,29 @@ class ChannelAdapter(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     limits: ClassVar[Limits] = Limits()
     settings_model: ClassVar[type[BaseModel]] = NoSettings
+    # URL schemes of the one-line settings (``twilio://SID:TOKEN@?from=…``), see settings_from_url.
+    url_schemes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, settings: BaseModel | None = None) -> None:
+    def __init__(self, settings: BaseModel | None = None, *, instance: str | None = None) -> None:
         self.settings = settings if settings is not None else self.settings_model()
+        # The configured provider's name: several accounts of one adapter are told apart by it,
+        # and provider callbacks arrive at /hooks/{instance}/….
+        self.instance = instance or self.name
+
+    @classmethod
+    def settings_from_url(cls, url: str) -> BaseModel:
+        """The settings written as one URL in the style Apprise made familiar."""
+        raise ConfigurationError(cls.name, f"the {cls.name} adapter cannot be configured from a URL")
+
+    def callback_url(self, path: str) -> str:
+        """Where the provider should post what happens next to a message (status callbacks)."""
+        from trato.core.settings import get_settings
+
+        return f"{get_settings().base_url.rstrip('/')}/hooks/{self.instance}/{path.lstrip('/')}"
+
+    def check(self) -> CheckResult:
+        """Test the connection and credentials without sending anything; the default has nothing to test."""
+        return CheckResult(True, "nothing to test")
 
     @abstractmethod
     def send(self, message: OutgoingMessage) -> ProviderResult:

@@ -70,6 +70,21 @@ def adapter_for(channel: str) -> ChannelAdapter:
         return adapter
 
 
+def provider(instance: str) -> ChannelAdapter:
+    """The configured provider called ``instance`` (its adapter's name unless configured otherwise),
+    e.g. to verify a callback to ``/hooks/{instance}/…`` with that provider's own secret."""
+    from trato.delivery.errors import ProviderNotFound
+
+    with _lock:
+        for adapter in _active.values():
+            if adapter.instance == instance:
+                return adapter
+    for channel, name in configured_providers().items():
+        if name == instance:
+            return adapter_for(channel)
+    raise ProviderNotFound(f"no provider called {instance!r} is configured", details={"provider": instance})
+
+
 def use(channel: str, adapter: ChannelAdapter | None) -> ChannelAdapter | None:
     """Send ``channel`` through ``adapter`` from now on (None: back to the configuration).
 
