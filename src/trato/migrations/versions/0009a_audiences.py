@@ -1,7 +1,7 @@
 """Segments: definitions, static lists, membership snapshots; indexes for behavioural counts
 
 Revision ID: 0009a_audiences
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05 18:30:00
 """
 
@@ -14,7 +14,7 @@ import trato.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0009a_audiences'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
