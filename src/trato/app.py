@@ -128,4 +128,8 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(delivery_pages.router)
     app.include_router(audiences_api.router)
     app.include_router(audiences_pages.router)
+    from trato.campaigns import api as campaigns_api
+
+    app.include_router(campaigns_api.router)
+    app.include_router(campaigns_api.tracking_router)
     return app

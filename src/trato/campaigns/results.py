@@ -8,7 +8,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from trato.campaigns.models import Campaign, CampaignEvent, CampaignRecipient
@@ -159,8 +159,10 @@ def _over_time(session: Session, campaign_id: str) -> list[dict[str, Any]]:
 
     def hour(column: Any) -> Any:
         if dialect == "postgresql":
-            return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:00')
-        return func.strftime("%Y-%m-%dT%H:00", column)
+            # Constants inlined: GROUP BY must repeat the very expression, not new parameters.
+            return func.to_char(func.timezone(literal_column("'UTC'"), column),
+                                literal_column("'YYYY-MM-DD\"T\"HH24:00'"))
+        return func.strftime(literal_column("'%Y-%m-%dT%H:00'"), column)
 
     found: dict[str, dict[str, Any]] = {}
     r = CampaignRecipient
