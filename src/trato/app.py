@@ -132,4 +132,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
 
     app.include_router(campaigns_api.router)
     app.include_router(campaigns_api.tracking_router)
+    from trato.campaigns import pages as campaigns_pages
+
+    app.include_router(campaigns_pages.router)
     return app
