@@ -66,8 +66,6 @@ def test_preflight_counts_channels_and_exclusions_with_samples(api: Any, campaig
                                                identities=[("phone", "+34600000099")], actor="test").id
         policy.set_consent(s, customer_id=phone_only, channel="email", purpose="marketing", state="granted",
                            source="form", actor="test")
-        policy.set_quiet_hours(s, purpose="marketing", channel="sms", start_minute=0, end_minute=1439, exempt=False,
-                               actor="test")
     campaign = api.post("/api/v1/campaigns", json=body(campaign_world)).json()
     found = api.post(f"/api/v1/campaigns/{campaign['id']}/preflight").json()
     assert found["total"] == 15 and found["holdout"] == 0

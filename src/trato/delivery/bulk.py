@@ -182,6 +182,7 @@ def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> 
                 accepted.append(r)
             elif result.outcome == "ambiguous":
                 ambiguous.append((r, result.error or "the provider's answer was ambiguous"))
+                r["state"] = "possibly_sent"
             elif result.permanent or r["attempts"] >= MAX_ATTEMPTS:
                 r.update(state="failed" if result.permanent else "dead", last_error=result.error)
                 finished.append(r)
@@ -201,10 +202,10 @@ def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> 
             archive.record_statuses(session, [{"message_id": r["id"], "status": "accepted", "at": now,
                                                "provider_id": r["provider_message_id"]} for r in accepted])
             _count_as_sent(session, accepted, keys, now)
-        for r, error in ambiguous:
+        for r, _error in ambiguous:
             conn.execute(update(MESSAGES).where(MESSAGES.c.id == r["id"]).values(provider=r["provider"]))
-        if ambiguous:
-            _possibly_sent(session, [r for r, _ in ambiguous], keys, ambiguous[0][1])
+        for r, error in ambiguous:
+            _possibly_sent(session, [r], keys, error)
         if finished:
             conn.execute(update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
                 state=bindparam("b_state"), provider=bindparam("b_provider"), last_error=bindparam("b_error"),
