@@ -25,7 +25,7 @@ from trato.content import preflight as preflight_checks
 from trato.content import rendering
 from trato.content.errors import (
     CommunicationNotFound, KeyTaken, NotApproved, PreflightFailed, SelfApproval, VersionNotFound,
-    WarningsNotAcknowledged, WrongVersionState,
+    TemplateError, WarningsNotAcknowledged, WrongVersionState,
 )
 from trato.content.findings import Finding
 from trato.content.models import Communication, ContentBlockUse, TemplateVersion, VersionComment
@@ -452,15 +452,17 @@ def approved_version(session: Session, *, communication_id: str, version_id: str
 
 def render_many(
     session: Session, *, communication_id: str, items: Iterable[tuple[str, str]], version_id: str | None = None,
-    data: Mapping[str, Any] | None = None, at: datetime | None = None,
+    data: Mapping[str, Any] | None = None, at: datetime | None = None, failed: dict[str, str] | None = None,
 ) -> dict[str, Rendered]:
     """What many customers are sent, each on their channel: ``items`` are (customer_id, channel).
 
     The bulk form of :func:`render_for_send`: profiles are read in a few queries and the compiled
     templates and content blocks are shared, so per customer only the template runs.
-    Customers whose message cannot be rendered are left out of the result.
+    Customers whose message cannot be rendered are left out of the result (and their template
+    error is put in ``failed`` when given).
     """
     communication, version = approved_version(session, communication_id=communication_id, version_id=version_id)
+    failed = failed if failed is not None else {}
     wanted = list(items)
     values = rendering.customer_values_many(session, [cid for cid, _ in wanted])
     blocks: dict[str, dict[str, str]] = {}
@@ -474,8 +476,12 @@ def render_many(
             blocks[lang] = rendering.block_texts(session, version, lang)
         context = rendering.build_context(session, communication=communication, language=lang,
                                           customer_id=customer_id, data=data, at=at, values=loaded)
-        parts = rendering.render_parts(session, version=version, channel=channel, language=lang, context=context,
-                                       blocks=blocks[lang])
+        try:
+            parts = rendering.render_parts(session, version=version, channel=channel, language=lang,
+                                           context=context, blocks=blocks[lang])
+        except TemplateError as exc:  # one customer's data must not stop everyone else's message
+            failed[customer_id] = exc.message
+            continue
         found[customer_id] = Rendered(parts, communication.id, version.id, channel, lang, context, "")
     return found
 
