@@ -29,6 +29,7 @@ from trato.core.clock import as_utc, utcnow
 from trato.core.db import on_commit, unit_of_work
 from trato.core.errors import TratoError
 from trato.core.ids import new_id
+from trato.customers import service as customers
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.policy import service as policy
@@ -236,7 +237,7 @@ def test_send(session: Session, *, campaign_id: str, actor: str, customer_ids: l
     outgoing: list[tuple[dict[str, Any], OutgoingMessage]] = []
     for variant in campaign.variants:
         for cid in customer_ids:
-            customer = policy.customers.get_customer(session, cid)
+            customer = customers.get_customer(session, cid)
             for seed in seeds:
                 channel = "email" if "@" in seed else ("sms" if "sms" in campaign.channels else campaign.channels[0])
                 found = content.render_many(session, communication_id=variant["communication_id"],
