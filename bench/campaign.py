@@ -207,7 +207,7 @@ def main() -> None:
     marks, next_mark = [], args.customers / 10
     state = "running"
     while state == "running":
-        state = service.run(campaign_id, max_chunks=20)
+        state = service.run(campaign_id, max_chunks=2)
         with new_session(readonly=True) as s:
             processed = service.get_campaign(s, campaign_id).processed
         if processed >= next_mark:

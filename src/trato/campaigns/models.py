@@ -66,6 +66,8 @@ class CampaignRecipient(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id"),
         Index("ix_campaign_recipients_state", "campaign_id", "state", "customer_id"),
+        # Recipients follow their messages' states, found by message id.
+        Index("ix_campaign_recipients_message", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

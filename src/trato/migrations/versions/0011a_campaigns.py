@@ -75,6 +75,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('campaign_recipients', schema=None) as batch_op:
         batch_op.create_index('ix_campaign_recipients_state', ['campaign_id', 'state', 'customer_id'], unique=False)
+        batch_op.create_index('ix_campaign_recipients_message', ['message_id'], unique=False)
     op.create_table('campaign_events',
     sa.Column('id', BIGINT_PK, autoincrement=True, nullable=False),
     sa.Column('campaign_id', sa.String(length=40), nullable=False),
@@ -93,6 +94,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('campaign_events')
     with op.batch_alter_table('campaign_recipients', schema=None) as batch_op:
+        batch_op.drop_index('ix_campaign_recipients_message')
         batch_op.drop_index('ix_campaign_recipients_state')
     op.drop_table('campaign_recipients')
     op.drop_table('campaigns')
