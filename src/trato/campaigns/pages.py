@@ -4,7 +4,6 @@ results per variant and channel against the holdout, as simple HTML/SVG charts."
 
 from __future__ import annotations
 
-from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response

@@ -26,7 +26,7 @@ from trato.campaigns.models import Campaign, CampaignRecipient
 from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
 from trato.core.channels import ADDRESS_KIND
-from trato.core.clock import as_utc, utcnow
+from trato.core.clock import as_utc
 from trato.core.db import unit_of_work
 from trato.customers import service as customers
 from trato.delivery import bulk
