@@ -13,6 +13,8 @@ from trato import __version__
 from trato.archive import api as archive_api
 from trato.audiences import api as audiences_api
 from trato.audiences import pages as audiences_pages
+from trato.campaigns import api as campaigns_api
+from trato.campaigns import pages as campaigns_pages
 from trato.delivery import api as delivery_api
 from trato.delivery import callbacks as delivery_callbacks
 from trato.delivery.channels import registry as delivery_registry
@@ -135,4 +137,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(audiences_api.router)
     app.include_router(audiences_pages.router)
     app.include_router(delivery_pages.providers_router)
+    app.include_router(campaigns_api.router)
+    app.include_router(campaigns_api.tracking_router)
+    app.include_router(campaigns_pages.router)
     return app

@@ -45,6 +45,10 @@ app.add_typer(segments_app, name="segments", callback=lambda: _settings())
 from trato.delivery.providers_cli import providers_app  # noqa: E402
 
 app.add_typer(providers_app, name="providers", callback=lambda: _settings())
+# Campaigns (trato campaigns create|preflight|test-send|send|status|pause|resume|cancel).
+from trato.campaigns.cli import campaigns_app  # noqa: E402
+
+app.add_typer(campaigns_app, name="campaigns", callback=lambda: _settings())
 
 console = Console()
 err = Console(stderr=True)

@@ -13,3 +13,4 @@ from trato.policy import models as policy_models  # noqa: F401
 
 metadata = Base.metadata
 from trato.audiences import models as audiences_models  # noqa: F401,E402
+from trato.campaigns import models as campaigns_models  # noqa: F401,E402

@@ -230,13 +230,13 @@ def test_the_api_schema_leaves_console_pages_out(client, database_url):
 def test_other_domains_add_their_place_in_the_header(signed_in):
     from trato.console import pages
 
-    pages.NAV.append(pages.NavEntry("/campaigns", "Campaigns"))
+    pages.NAV.append(pages.NavEntry("/journeys", "Journeys"))
     try:
         html = signed_in.get("/customers").text
     finally:
         pages.NAV.pop()
     assert '<a href="/customers" aria-current="page">Clientes</a>' in html
-    assert '<a href="/campaigns">Campaigns</a>' in html
+    assert '<a href="/journeys">Journeys</a>' in html
 
 
 def test_repeated_failures_slow_sign_in_down(client, database_url):

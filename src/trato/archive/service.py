@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,8 @@ from trato.customers import service as customers_service
 
 __all__ = [
     "STATUSES", "VerifyReport", "content_of", "erase_customer", "get_entry", "last_sent_and_volume",
-    "has_reproducer", "messages_of", "record", "record_status", "register_reproducer", "search", "statuses_of", "verify",
+    "has_reproducer", "messages_of", "record", "record_many", "record_status", "record_statuses",
+    "register_reproducer", "search", "statuses_of", "verify",
 ]
 
 log = structlog.get_logger("trato.archive")
@@ -396,3 +397,96 @@ def last_sent_and_volume(
         .group_by(ArchivedMessage.communication_id)
     )
     return {communication_id: (as_utc(last), count) for communication_id, last, count in rows}
+
+
+def record_many(session: Session, items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Archive many messages in one append: the hash chain is computed here, in order, and the
+    entries go in with one multi-row INSERT under one hold of the chain head (same chain format as
+    :func:`record`, so ``trato archive verify`` checks them alike). Returns the entry ids in order.
+
+    Each item has :func:`record`'s fields (customer_id, communication_id, version_id, channel,
+    language, recipient, parts, decision, message_id, is_test, sent_at). The parts are stored
+    compressed (no reproduction per message: a bulk send renders once and keeps what it sent).
+    Message ids already archived are refused with :class:`MessageAlreadyArchived` — a bulk caller
+    archives each message once, in the same unit of work that creates it.
+    """
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        _check(item["channel"], item["language"], item["recipient"], item["customer_id"],
+               (item["communication_id"], item["version_id"]))
+        _check_parts(item["parts"])
+        encoded = chain.encode_parts(item["parts"])
+        decision = item.get("decision")
+        decision_text = chain.canonical_json(decision).decode() if decision is not None else None
+        salt = os.urandom(16).hex()
+        sent_at = item.get("sent_at")
+        rows.append({
+            "id": new_id("arc"), "customer_id": item["customer_id"], "communication_id": item["communication_id"],
+            "version_id": item["version_id"], "channel": item["channel"], "language": item["language"],
+            "recipient": item["recipient"], "recipient_salt": salt,
+            "recipient_sha256": chain.recipient_hash(salt, item["recipient"]), "message_id": item.get("message_id"),
+            "is_test": bool(item.get("is_test", False)), "storage": STORAGE_PARTS,
+            "content": zlib.compress(encoded, 1), "content_sha256": chain.sha256(encoded), "context_sha256": None,
+            "decision": decision_text,
+            "decision_sha256": chain.sha256(decision_text.encode()) if decision_text is not None else None,
+            "sent_at": as_utc(sent_at) if sent_at is not None else None, "status": "archived", "status_at": None,
+            "erased_at": None,
+        })
+    if not rows:
+        return []
+    conn = session.connection()
+    sequence, prev_hash = _lock_head(session, conn)
+    message_ids = [r["message_id"] for r in rows if r["message_id"] is not None]
+    for part in _chunked(message_ids, 500):
+        taken = conn.execute(select(_ENTRIES.c.message_id).where(_ENTRIES.c.message_id.in_(part))).scalars().all()
+        if taken:
+            raise MessageAlreadyArchived(f"{len(taken)} of these messages are archived already",
+                                         details={"message_ids": sorted(taken)[:10]})
+    now = utcnow()
+    for row in rows:
+        sequence += 1
+        row.update(sequence=sequence, prev_hash=prev_hash, created_at=now)
+        row["entry_hash"] = prev_hash = chain.entry_hash(row)
+    for part in _chunked(rows, 1000):
+        conn.execute(_INSERT, list(part))
+    conn.execute(_MOVE_HEAD, {"sequence": sequence, "entry_hash": prev_hash})
+    return [r["id"] for r in rows]
+
+
+def _chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
+def record_statuses(session: Session, items: Sequence[Mapping[str, Any]]) -> None:
+    """Many delivery states at once (bulk sends): each item has message_id, status, at and
+    optionally provider_id and details; like :func:`record_status`, a repeat changes nothing."""
+    if not items:
+        return
+    for item in items:
+        if item["status"] not in STATUSES:
+            raise InvalidArchiveInput(f"unknown status {item['status']!r}", details={"field": "status"})
+    by_message: dict[str, tuple[str, Any, Any]] = {}
+    for part in _chunked([i["message_id"] for i in items], 500):
+        for entry_id, message_id, status_at, erased_at in session.execute(
+                select(_ENTRIES.c.id, _ENTRIES.c.message_id, _ENTRIES.c.status_at, _ENTRIES.c.erased_at)
+                .where(_ENTRIES.c.message_id.in_(part))):
+            by_message[message_id] = (entry_id, status_at, erased_at)
+    now = utcnow()
+    rows, moves = [], []
+    for item in items:
+        found = by_message.get(item["message_id"])
+        if found is None:
+            continue
+        entry_id, status_at, erased_at = found
+        at = as_utc(item["at"])
+        rows.append({"entry_id": entry_id, "status": item["status"], "at": at, "provider_id": item.get("provider_id"),
+                     "details": None if erased_at is not None else item.get("details"), "recorded_at": now})
+        if status_at is None or at >= as_utc(status_at):
+            moves.append({"b_id": entry_id, "b_status": item["status"], "b_at": at})
+    for part in _chunked(rows, 1000):
+        session.execute(insert_for(session)(ArchiveStatus).values(list(part)).on_conflict_do_nothing(
+            index_elements=["entry_id", "status", "at"]))
+    if moves:
+        session.connection().execute(
+            update(_ENTRIES).where(_ENTRIES.c.id == bindparam("b_id")).values(
+                status=bindparam("b_status"), status_at=bindparam("b_at")), moves)

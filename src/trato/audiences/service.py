@@ -338,3 +338,10 @@ def stream_snapshot(session: Session, *, snapshot_id: str, chunk_size: int = 100
             return
         yield part
         after = part[-1]
+
+
+def snapshot_members_query(*, snapshot_id: str) -> Any:
+    """A SELECT of a snapshot's customer ids, for a campaign to copy its recipients in one
+    INSERT … SELECT (no member passes through Python)."""
+    m = SegmentSnapshotMember
+    return select(m.customer_id).where(m.snapshot_id == snapshot_id)

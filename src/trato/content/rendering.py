@@ -81,6 +81,37 @@ def customer_values(session: Session, customer_id: str) -> tuple[dict[str, Any],
     return profile, identities, computed
 
 
+def customer_values_many(session: Session, customer_ids: list[str]
+                         ) -> dict[str, tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]]:
+    """:func:`customer_values` for many customers in three queries (bulk sends)."""
+    found: dict[str, tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]] = {}
+    if not customer_ids:
+        return found
+    rows = list(session.scalars(select(customers.Customer).where(customers.Customer.id.in_(customer_ids))))
+    identities: dict[str, dict[str, list[str]]] = {row.id: {} for row in rows}
+    for cid, kind, value in session.execute(
+            select(customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
+            .where(customers.Identity.customer_id.in_(customer_ids)).order_by(customers.Identity.id)):
+        identities.setdefault(cid, {}).setdefault(kind, []).append(value)
+    lifetimes = customers.lifetime_values(session, customer_ids=customer_ids)
+    for customer in rows:
+        profile = dict(customer.traits or {})
+        profile.update({
+            "id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
+            "email": customer.email, "phone": customer.phone, "locale": customer.locale,
+            "country": customer.country, "timezone": customer.timezone, "birthday": _typed(customer.birthday),
+            "customer_since": _typed(customer.customer_since),
+        })
+        computed = {
+            "first_seen_at": _typed(customer.first_seen_at), "last_seen_at": _typed(customer.last_seen_at),
+            "event_count": customer.event_count, "purchase_count": customer.purchase_count,
+            "last_purchase_at": _typed(customer.last_purchase_at), "last_channel": customer.last_channel,
+            "lifetime_value": {cur: cents / 100 for cur, cents in lifetimes.get(customer.id, {}).items()},
+        }
+        found[customer.id] = (profile, identities.get(customer.id, {}), computed)
+    return found
+
+
 def choose_language(communication: Communication, version: TemplateVersion, channel: str,
                     requested: str | None, customer_locale: str | None) -> str:
     """The asked language, else the customer's, else the communication's default: the first the
@@ -110,11 +141,14 @@ def _links(customer_id: str, purpose: str, base: str) -> dict[str, str]:
 def build_context(
     session: Session, *, communication: Communication, language: str, customer_id: str | None = None,
     sample: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None, at: datetime | None = None,
+    values: tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON render context for a real customer (by id) or a sample profile, as at ``at``
-    (default: now)."""
+    (default: now). ``values``: the customer's :func:`customer_values`, when already loaded."""
     settings = get_settings()
-    if customer_id:
+    if values is not None:
+        profile, identities, computed = values
+    elif customer_id:
         profile, identities, computed = customer_values(session, customer_id)
     else:
         profile = dict(SAMPLE_PROFILES.get(language, SAMPLE_PROFILES["es"]))
@@ -202,7 +236,8 @@ def _simple(version: TemplateVersion, channel: str, language: str, variant: dict
 
 
 def render_parts(session: Session, *, version: TemplateVersion, channel: str, language: str,
-                 context: Mapping[str, Any], documents: bool = True) -> Parts:
+                 context: Mapping[str, Any], documents: bool = True,
+                 blocks: Mapping[str, str] | None = None) -> Parts:
     """Every part of one channel's message (text as str, documents as bytes); deterministic.
 
     ``documents=False`` leaves out what is slow to make and not needed to check text (letter PDFs).
@@ -213,7 +248,8 @@ def render_parts(session: Session, *, version: TemplateVersion, channel: str, la
             f"version {version.number} has no {channel} variant in {language}",
             details={"channel": channel, "language": language, "version_id": version.id},
         )
-    blocks = block_texts(session, version, language)
+    if blocks is None:  # a bulk render passes them, looked up once per language
+        blocks = block_texts(session, version, language)
     if channel == "email":
         return _email(version, language, variant, blocks, context)
     if channel == "whatsapp":

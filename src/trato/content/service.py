@@ -25,7 +25,7 @@ from trato.content import preflight as preflight_checks
 from trato.content import rendering
 from trato.content.errors import (
     CommunicationNotFound, KeyTaken, NotApproved, PreflightFailed, SelfApproval, VersionNotFound,
-    WarningsNotAcknowledged, WrongVersionState,
+    TemplateError, WarningsNotAcknowledged, WrongVersionState,
 )
 from trato.content.findings import Finding
 from trato.content.models import Communication, ContentBlockUse, TemplateVersion, VersionComment
@@ -41,6 +41,7 @@ __all__ = [
     "Rendered", "create_communication", "update_communication", "save_version", "get_communication",
     "list_communications", "inventory", "delivery_stats", "list_versions", "get_version", "comments_of", "submit",
     "approve", "request_changes", "add_comment", "diff_versions", "preflight", "render", "render_for_send",
+    "render_many", "approved_version",
     "reproduce", "create_block", "update_block", "get_block", "list_blocks", "block_used_by",
 ]
 
@@ -429,6 +430,60 @@ def render_for_send(
         raise NotApproved(f"version {version.number} of {communication.key} is {version.status}, not approved")
     return render(session, communication=communication, channel=channel, customer_id=customer_id,
                   language=language, data=data, version_id=version.id, at=at)
+
+
+def approved_version(session: Session, *, communication_id: str, version_id: str | None = None
+                     ) -> tuple[Communication, TemplateVersion]:
+    """The communication and the version a bulk send uses: the given one (which must be an
+    approved version of it) or its approved version. Raises NotApproved otherwise."""
+    communication = get_communication(session, communication_id)
+    if communication.status == "retired":
+        raise NotApproved(f"{communication.key} is retired and is not sent", code="communication_retired")
+    chosen = version_id or communication.approved_version_id
+    if chosen is None:
+        raise NotApproved(f"{communication.key} has no approved version; it cannot be sent",
+                          details={"communication_id": communication.id})
+    version = get_version(session, chosen)
+    if version.communication_id != communication.id or version.status != "approved":
+        raise NotApproved(f"version {version.number} of {communication.key} is {version.status}, not approved",
+                          details={"version_id": version.id})
+    return communication, version
+
+
+def render_many(
+    session: Session, *, communication_id: str, items: Iterable[tuple[str, str]], version_id: str | None = None,
+    data: Mapping[str, Any] | None = None, at: datetime | None = None, failed: dict[str, str] | None = None,
+) -> dict[str, Rendered]:
+    """What many customers are sent, each on their channel: ``items`` are (customer_id, channel).
+
+    The bulk form of :func:`render_for_send`: profiles are read in a few queries and the compiled
+    templates and content blocks are shared, so per customer only the template runs.
+    Customers whose message cannot be rendered are left out of the result (and their template
+    error is put in ``failed`` when given).
+    """
+    communication, version = approved_version(session, communication_id=communication_id, version_id=version_id)
+    failed = failed if failed is not None else {}
+    wanted = list(items)
+    values = rendering.customer_values_many(session, [cid for cid, _ in wanted])
+    blocks: dict[str, dict[str, str]] = {}
+    found: dict[str, Rendered] = {}
+    for customer_id, channel in wanted:
+        loaded = values.get(customer_id)
+        if loaded is None:
+            continue
+        lang = rendering.choose_language(communication, version, channel, None, loaded[0].get("locale"))
+        if lang not in blocks:
+            blocks[lang] = rendering.block_texts(session, version, lang)
+        context = rendering.build_context(session, communication=communication, language=lang,
+                                          customer_id=customer_id, data=data, at=at, values=loaded)
+        try:
+            parts = rendering.render_parts(session, version=version, channel=channel, language=lang,
+                                           context=context, blocks=blocks[lang])
+        except TemplateError as exc:  # one customer's data must not stop everyone else's message
+            failed[customer_id] = exc.message
+            continue
+        found[customer_id] = Rendered(parts, communication.id, version.id, channel, lang, context, "")
+    return found
 
 
 def reproduce(session: Session, *, version_id: str, channel: str, language: str,

@@ -38,6 +38,7 @@ class EmbeddedConsumer(Consumer):
 def start_embedded_worker(workers: int = 2) -> EmbeddedConsumer:
     import trato.core.tasks  # noqa: F401  (registers the tasks)
     import trato.delivery.tasks  # noqa: F401
+    import trato.campaigns.tasks  # noqa: F401
 
     # An idle SQLite queue is polled at least every 0.25 s (Huey backs off to 10 s by default):
     # a transactional message must reach its provider well within a second.
@@ -51,5 +52,6 @@ def run_worker(workers: int = 4) -> None:
     """A worker process (``trato worker``): runs until SIGINT/SIGTERM."""
     import trato.core.tasks  # noqa: F401
     import trato.delivery.tasks  # noqa: F401
+    import trato.campaigns.tasks  # noqa: F401
 
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()

@@ -413,3 +413,39 @@ def suppressed_holders(*, channel: str, purpose: str | None, at: datetime) -> An
     by_address = (select(i.customer_id).select_from(customers.Identity.__table__.join(
         Suppression.__table__, and_(s.kind == i.kind, s.value == i.value))).where(i.kind == kind, *active))
     return union_all(by_customer, by_address)
+
+
+# -- bulk sends (campaigns) -----------------------------------------------------------------------
+
+
+def reserve_many(session: Session, items: Sequence[dict[str, Any]]) -> list[int]:
+    """Book many decided sends in the contact ledger at once (the bulk form of ``decide(reserve=True)``):
+    each item has customer_id, channel, purpose, communication, sent_at and optionally topic and
+    message_id. Returns the reservation ids in the items' order."""
+    if not items:
+        return []
+    rows = [{"customer_id": i["customer_id"], "channel": i["channel"], "purpose": i["purpose"],
+             "topic": i.get("topic") or "", "communication": i["communication"], "sent_at": as_utc(i["sent_at"]),
+             "status": "reserved", "message_id": i.get("message_id")} for i in items]
+    stmt = ContactLedger.__table__.insert().returning(ContactLedger.__table__.c.id, sort_by_parameter_order=True)
+    found: list[int] = []
+    for part in chunks(rows, 1000):
+        found.extend(session.execute(stmt, list(part)).scalars().all())
+    return found
+
+
+def confirm_many(session: Session, *, reservation_ids: Sequence[int], sent_at: datetime | None = None) -> None:
+    """Reserved sends that went out: they count as sent (the bulk form of ``record_contact``)."""
+    values: dict[str, Any] = {"status": "sent"}
+    if sent_at is not None:
+        values["sent_at"] = as_utc(sent_at)
+    for part in chunks(list(reservation_ids), 500):
+        session.execute(update(ContactLedger).where(ContactLedger.id.in_(part), ContactLedger.status == "reserved")
+                        .values(**values).execution_options(synchronize_session=False))
+
+
+def release_many(session: Session, *, reservation_ids: Sequence[int]) -> None:
+    """Reserved sends that will not go out stop counting against the caps."""
+    for part in chunks(list(reservation_ids), 500):
+        session.execute(update(ContactLedger).where(ContactLedger.id.in_(part), ContactLedger.status == "reserved")
+                        .values(status="released").execution_options(synchronize_session=False))

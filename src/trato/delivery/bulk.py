@@ -1,0 +1,237 @@
+"""Bulk delivery for campaigns: many already queued messages handed to their adapters in one loop,
+with the same states and events as :func:`trato.delivery.service.deliver` — claimed (``sending``,
+committed) before any provider call, then recorded in one unit of work: accepted; a clear refusal
+retried by the ordinary ``deliver`` task; failed or dead; ambiguous → ``possibly_sent`` (never
+resent automatically). Statements are issued per batch, not per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from trato.archive import service as archive
+from trato.content import service as content
+from trato.core.clock import iso, utcnow
+from trato.core.db import chunks, on_commit, unit_of_work
+from trato.core.errors import ConfigurationError
+from trato.customers import service as customers
+from trato.delivery.channels import registry
+from trato.delivery.channels.base import OutgoingMessage, ProviderResult
+from trato.delivery.models import Message, MessageEvent
+from trato.delivery.service import MAX_ATTEMPTS, retry_delay
+from trato.policy import service as policy
+
+MESSAGES = Message.__table__
+EVENTS = MessageEvent.__table__
+
+
+def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert messages that a bulk send has decided, rendered and archived (state ``queued``),
+    with their ``decided`` and ``queued`` events. Message ids are the caller's (unique keys)."""
+    for part in chunks(list(rows), 1000):
+        session.execute(MESSAGES.insert(), list(part))
+    events = []
+    for row in rows:
+        events.append({"message_id": row["id"], "state": "decided", "at": row["created_at"],
+                       "details": {"outcome": "send", "channel": row["channel"]}})
+        events.append({"message_id": row["id"], "state": "queued", "at": row["created_at"],
+                       "details": {"channel": row["channel"], "archive_entry_id": row["archive_entry_id"]}})
+    for part in chunks(events, 2000):
+        session.execute(EVENTS.insert(), list(part))
+
+
+def timeline_rows(rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str], at: datetime) -> list[dict[str, Any]]:
+    """The ``message_sent`` timeline entries of messages in their current state (as delivery writes them)."""
+    return [{
+        "customer_id": r["customer_id"], "origin_customer_id": r["customer_id"], "source_id": "delivery",
+        "message_id": f"{r['id']}:{r['state']}", "kind": "message_sent", "name": keys[r["communication_id"]],
+        "channel": r["channel"], "department": None, "occurred_at": at, "received_at": at,
+        "properties": {"message_id": r["id"], "state": r["state"], "channel": r["channel"],
+                       "provider_message_id": r.get("provider_message_id"), "error": r.get("last_error")},
+        "context": {}, "revenue_cents": None, "currency": None,
+    } for r in rows]
+
+
+def _keys(session: Session, communication_ids: set[str]) -> dict[str, str]:
+    return {cid: content.get_communication(session, cid).key for cid in communication_ids}
+
+
+def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str, str | bytes]] | None = None,
+                 stale: timedelta | None = None) -> dict[str, str]:
+    """Hand these messages to their adapters; returns each message's state afterwards.
+
+    Only queued or retrying messages are sent. ``parts``: the rendered parts by message id (else
+    read back from the archive). A message found ``sending`` was being sent by a worker that
+    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``.
+    """
+    claimed, states = _claim(message_ids, parts or {}, stale)
+    results: list[tuple[OutgoingMessage, int, str, ProviderResult]] = []
+    adapters: dict[str, Any] = {}
+    for outgoing, attempt in claimed:
+        try:
+            adapter = adapters.get(outgoing.channel) or registry.adapter_for(outgoing.channel)
+            adapters[outgoing.channel] = adapter
+        except ConfigurationError as exc:
+            results.append((outgoing, attempt, "none", ProviderResult.refused(exc.message)))
+            continue
+        try:
+            result = adapter.send(outgoing)
+        except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
+            result = ProviderResult.ambiguous(f"the {adapter.name} adapter failed: {type(exc).__name__}: {exc}")
+        results.append((outgoing, attempt, adapter.name, result))
+    states.update(_record(results))
+    return states
+
+
+def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | bytes]],
+           stale: timedelta | None) -> tuple[list[tuple[OutgoingMessage, int]], dict[str, str]]:
+    claimed: list[tuple[OutgoingMessage, int]] = []
+    states: dict[str, str] = {}
+    with unit_of_work() as session:
+        now = utcnow()
+        rows = session.execute(select(MESSAGES).where(MESSAGES.c.id.in_(list(message_ids))).with_for_update()
+                               ).mappings().all()
+        keys = _keys(session, {r["communication_id"] for r in rows})
+        moves, events, lost = [], [], []
+        for r in rows:
+            states[r["id"]] = r["state"]
+            if r["state"] == "sending" and stale is not None and r["updated_at"] <= now - stale:
+                lost.append(r)
+                continue
+            if r["state"] not in ("queued", "retrying"):
+                continue
+            if r["state"] == "retrying" and r["not_before"] is not None and r["not_before"] > now:
+                continue  # its retry is not due: the deliver task scheduled for it sends it
+            found = parts.get(r["id"]) or archive.content_of(session, r["archive_entry_id"])
+            attempt = r["attempts"] + 1
+            moves.append({"b_id": r["id"], "b_state": "sending", "b_at": now, "b_attempts": attempt})
+            events.append({"message_id": r["id"], "state": "sending", "at": now, "details": {"attempt": attempt}})
+            transactional = r["purpose"] == "transactional"
+            claimed.append((OutgoingMessage(
+                message_id=r["id"], channel=r["channel"], recipient=r["recipient"], parts=dict(found),
+                customer_id=r["customer_id"], language=r["language"] or "es", transactional=transactional,
+                unsubscribe_url=None if transactional else policy.unsubscribe_url(
+                    r["customer_id"], r["purpose"], r["topic"] or None, r["channel"]),
+                metadata={"communication": keys[r["communication_id"]]},
+            ), attempt))
+            states[r["id"]] = "sending"
+        if moves:
+            session.connection().execute(
+                update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
+                    state=bindparam("b_state"), updated_at=bindparam("b_at"), attempts=bindparam("b_attempts")),
+                moves)
+            session.execute(EVENTS.insert(), events)
+        if lost:
+            _possibly_sent(session, [dict(r) for r in lost], keys, "the worker stopped while the provider was being called")
+            states.update({r["id"]: "possibly_sent" for r in lost})
+    return claimed, states
+
+
+def _possibly_sent(session: Session, rows: list[dict[str, Any]], keys: Mapping[str, str], error: str) -> None:
+    # Counted as sent for the caps (the customer may have it); a person resolves it, never a retry.
+    now = utcnow()
+    for r in rows:
+        r.update(state="possibly_sent", last_error=error)
+    session.connection().execute(
+        update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
+            state="possibly_sent", updated_at=now, last_error=error), [{"b_id": r["id"]} for r in rows])
+    session.execute(EVENTS.insert(), [{"message_id": r["id"], "state": "possibly_sent", "at": now,
+                                       "details": {"error": error}} for r in rows])
+    archive.record_statuses(session, [{"message_id": r["id"], "status": "possibly_sent", "at": now,
+                                       "details": {"error": error}} for r in rows])
+    _count_as_sent(session, rows, keys, now)
+    customers.record_events(session, rows=timeline_rows(rows, keys, now))
+
+
+def _count_as_sent(session: Session, rows: list[dict[str, Any]], keys: Mapping[str, str], now: datetime) -> None:
+    reserved = [r["reservation_id"] for r in rows if r["reservation_id"] is not None]
+    policy.confirm_many(session, reservation_ids=reserved)
+    for r in rows:
+        if r["reservation_id"] is None:
+            policy.record_contact(session, customer_id=r["customer_id"], channel=r["channel"] or "",
+                                  purpose=r["purpose"], communication=keys[r["communication_id"]],
+                                  topic=r["topic"] or None, sent_at=now, message_id=r["id"])
+
+
+def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> dict[str, str]:
+    if not results:
+        return {}
+    by_id = {outgoing.message_id: (attempt, provider, result) for outgoing, attempt, provider, result in results}
+    states: dict[str, str] = {}
+    retries: list[tuple[str, datetime]] = []
+    with unit_of_work() as session:
+        now = utcnow()
+        rows = [dict(r) for r in session.execute(
+            select(MESSAGES).where(MESSAGES.c.id.in_(list(by_id))).with_for_update()).mappings()]
+        keys = _keys(session, {r["communication_id"] for r in rows})
+        accepted, ambiguous, finished, retrying = [], [], [], []
+        for r in rows:
+            attempt, provider, result = by_id[r["id"]]
+            if r["state"] != "sending" or r["attempts"] != attempt:
+                states[r["id"]] = r["state"]
+                continue
+            r["provider"] = provider
+            if result.outcome == "accepted":
+                r.update(state="accepted", provider_message_id=result.provider_message_id, accepted_at=now,
+                         last_error=None)
+                accepted.append(r)
+            elif result.outcome == "ambiguous":
+                ambiguous.append((r, result.error or "the provider's answer was ambiguous"))
+                r["state"] = "possibly_sent"
+            elif result.permanent or r["attempts"] >= MAX_ATTEMPTS:
+                r.update(state="failed" if result.permanent else "dead", last_error=result.error)
+                finished.append(r)
+            else:
+                r.update(state="retrying", last_error=result.error,
+                         not_before=now + timedelta(seconds=retry_delay(r["attempts"], retry_after=result.retry_after)))
+                retrying.append(r)
+            states[r["id"]] = r["state"]
+        conn = session.connection()
+        if accepted:
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
+                state="accepted", provider=bindparam("b_provider"), provider_message_id=bindparam("b_pid"),
+                accepted_at=now, last_error=None, updated_at=now),
+                [{"b_id": r["id"], "b_provider": r["provider"], "b_pid": r["provider_message_id"]} for r in accepted])
+            session.execute(EVENTS.insert(), [{"message_id": r["id"], "state": "accepted", "at": now, "details": {
+                "provider": r["provider"], "provider_message_id": r["provider_message_id"]}} for r in accepted])
+            archive.record_statuses(session, [{"message_id": r["id"], "status": "accepted", "at": now,
+                                               "provider_id": r["provider_message_id"]} for r in accepted])
+            _count_as_sent(session, accepted, keys, now)
+        for r, _error in ambiguous:
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == r["id"]).values(provider=r["provider"]))
+        for r, error in ambiguous:
+            _possibly_sent(session, [r], keys, error)
+        if finished:
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
+                state=bindparam("b_state"), provider=bindparam("b_provider"), last_error=bindparam("b_error"),
+                updated_at=now), [{"b_id": r["id"], "b_state": r["state"], "b_provider": r["provider"],
+                                   "b_error": r["last_error"]} for r in finished])
+            session.execute(EVENTS.insert(), [{"message_id": r["id"], "state": r["state"], "at": now, "details": {
+                "error": r["last_error"], "provider": r["provider"], "attempt": r["attempts"]}} for r in finished])
+            archive.record_statuses(session, [{"message_id": r["id"], "status": "failed", "at": now,
+                                               "details": {"error": r["last_error"]}} for r in finished])
+            policy.release_many(session, reservation_ids=[r["reservation_id"] for r in finished
+                                                          if r["reservation_id"] is not None])
+        if retrying:
+            conn.execute(update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
+                state="retrying", provider=bindparam("b_provider"), last_error=bindparam("b_error"),
+                not_before=bindparam("b_nb"), updated_at=now),
+                [{"b_id": r["id"], "b_provider": r["provider"], "b_error": r["last_error"], "b_nb": r["not_before"]}
+                 for r in retrying])
+            session.execute(EVENTS.insert(), [{"message_id": r["id"], "state": "retrying", "at": now, "details": {
+                "error": r["last_error"], "provider": r["provider"], "attempt": r["attempts"],
+                "retry_at": iso(r["not_before"])}} for r in retrying])
+            retries = [(r["id"], r["not_before"]) for r in retrying]
+        shown = accepted + finished
+        if shown:
+            customers.record_events(session, rows=timeline_rows(shown, keys, now))
+        if retries:
+            from trato.delivery import tasks
+
+            on_commit(session, lambda: [tasks.enqueue("deliver", mid, eta) for mid, eta in retries])
+    return states
