@@ -137,6 +137,7 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(audiences_api.router)
     app.include_router(audiences_pages.router)
     app.include_router(delivery_pages.providers_router)
+    app.include_router(delivery_pages.sandbox_router)
     app.include_router(campaigns_api.router)
     app.include_router(campaigns_api.tracking_router)
     app.include_router(campaigns_pages.router)

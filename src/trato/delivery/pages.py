@@ -1,6 +1,7 @@
 """Console pages of delivery: the messages (``/messages``), filtered by state — the dead letters
 and the possibly sent ones are where a person has work — and one message with its history; the
-providers (``/providers``, admins) with their circuits and a button to test each one."""
+providers (``/providers``, admins) with their circuits and a button to test each one; what the
+sandbox provider "sent" (``/sandbox``), as the recipient would have received it."""
 
 from __future__ import annotations
 
@@ -84,3 +85,39 @@ def test_provider(request: Request, name: str, csrf: str = Form(""), session: Se
     except TratoError:
         return error_page(request, 404, N_("No provider has this name."))
     return _providers_page(request, session, tested=name, result=result)
+
+
+sandbox_router = page_router(prefix="/sandbox")
+NAV.append(NavEntry("/sandbox", N_("Sandbox")))
+SANDBOX_PAGE = 200
+
+
+@sandbox_router.get("")
+def sandbox_page(request: Request, channel: str = "", session: Session = Depends(db_read_session),
+                 _: Principal = Depends(requires("viewer"))) -> Response:
+    """What the sandbox providers of this process accepted, newest first: the demo's "outbox"."""
+    from trato.core.channels import CHANNEL_LABELS, CHANNELS
+    from trato.delivery.channels import registry
+
+    chosen = channel if channel in CHANNELS else ""
+    records = sorted((record for sandbox in registry.sandboxes(session=session)
+                      for record in sandbox.recent(channel=chosen or None, limit=SANDBOX_PAGE)),
+                     key=lambda r: r.at, reverse=True)[:SANDBOX_PAGE]
+    shown = [{"at": r.at, "channel": r.message.channel, "recipient": r.message.recipient,
+              "message_id": r.message.message_id, "provider_message_id": r.provider_message_id,
+              "language": r.message.language, "parts": _readable_parts(r.message.parts)} for r in records]
+    return render(request, "delivery/sandbox.html", records=shown, channels=CHANNELS, labels=CHANNEL_LABELS,
+                  form={"channel": chosen})
+
+
+def _readable_parts(parts: dict[str, str | bytes]) -> list[tuple[str, str]]:
+    # Text parts as text (escaped by the template); binary parts (a letter's PDF) by their size.
+    shown: list[tuple[str, str]] = []
+    for name, value in parts.items():
+        if name == "html":
+            continue  # the text part says the same; HTML is previewed in the communication's page
+        if isinstance(value, bytes):
+            shown.append((name, f"{len(value):,} bytes"))
+        elif value:
+            shown.append((name, value if len(value) <= 2000 else value[:2000] + "…"))
+    return shown

@@ -399,6 +399,20 @@ def use(channel: str, adapter: ChannelAdapter | None) -> ChannelAdapter | None:
         return previous
 
 
+def sandboxes(*, session: Session | None = None) -> list[Sandbox]:
+    """Every sandbox this process sends through (the default one, configured ones, a test's), for the
+    page that shows what they "sent"."""
+    found: list[ChannelAdapter] = [*_tests.values()]
+    found.extend(c.adapter for c in _settings_providers().by_name.values())
+    found.extend(c.adapter for c in _stored_providers(session).by_name.values())
+    found.append(_default_sandbox())
+    unique: dict[int, Sandbox] = {}
+    for adapter in found:
+        if isinstance(adapter, Sandbox):
+            unique.setdefault(id(adapter), adapter)
+    return list(unique.values())
+
+
 def forget() -> None:
     """Drop every provider built so far (tests; a process that changed its settings)."""
     global _env, _stored, _default
