@@ -150,3 +150,39 @@ def test_pause_stops_between_chunks_resume_goes_on_and_cancel_stops_for_good(
         queue.immediate = True
     states = Counter(r.state for r in recipients(other).values())
     assert states == {"sent": 4, "pending": 8}
+
+
+def test_campaign_sends_go_through_the_providers_failover_and_circuits(
+        campaign_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign's bulk sends use the configured providers like a single send: the first e-mail
+    provider refuses every message (503s), the campaign is delivered by the second one, and the
+    refusals open the first one's circuit so the rest skip it."""
+    from trato.core.db import new_session
+    from trato.core.settings import get_settings
+    from trato.delivery import service as delivery
+    from trato.delivery.channels import registry
+    from trato.delivery.resilience import health
+
+    previous = registry.use("email", None)  # the campaign world's sandbox stands aside for e-mail
+    monkeypatch.setenv("TRATO_EMAIL_URL", "sandbox://?error_rate=1#mail-down sandbox://#mail-up")
+    get_settings.cache_clear()
+    registry.forget()
+    health().reset()
+    try:
+        campaign_id = create(campaign_world, chunk_size=12)
+        launch(campaign_id)
+        found = recipients(campaign_id)
+        assert {r.state for r in found.values()} == {"sent"}
+        up, down = registry.provider("mail-up"), registry.provider("mail-down")
+        assert sorted(r.message.customer_id for r in up.sent) == sorted(campaign_world["people"])  # type: ignore[attr-defined]
+        assert not down.sent  # type: ignore[attr-defined]
+        assert health().is_open("mail-down")
+        with new_session(readonly=True) as s:
+            providers = {delivery.get_message(s, r.message_id).provider for r in found.values()}
+        assert providers == {"mail-up"}  # callbacks for these messages arrive at /hooks/mail-up/…
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        registry.forget()
+        health().reset()
+        registry.use("email", previous)

@@ -2,7 +2,10 @@
 with the same states and events as :func:`trato.delivery.service.deliver` — claimed (``sending``,
 committed) before any provider call, then recorded in one unit of work: accepted; a clear refusal
 retried by the ordinary ``deliver`` task; failed or dead; ambiguous → ``possibly_sent`` (never
-resent automatically). Statements are issued per batch, not per message.
+resent automatically). Each message goes through the channel's providers exactly as a single
+send does (failover order, circuits, rate limits: ``service.send_through``) and is recorded under
+the provider that answered, so its status callbacks find it. Statements are issued per batch, not
+per message.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from trato.customers import service as customers
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.delivery.models import Message, MessageEvent
-from trato.delivery.service import MAX_ATTEMPTS, retry_delay
+from trato.delivery.service import MAX_ATTEMPTS, retry_delay, send_through
 from trato.policy import service as policy
 
 MESSAGES = Message.__table__
@@ -71,19 +74,17 @@ def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str,
     """
     claimed, states = _claim(message_ids, parts or {}, stale)
     results: list[tuple[OutgoingMessage, int, str, ProviderResult]] = []
-    adapters: dict[str, Any] = {}
+    chains: dict[str, list[registry.Configured]] = {}
     for outgoing, attempt in claimed:
+        # The same providers, failover order, circuits and rate limits as a single send.
         try:
-            adapter = adapters.get(outgoing.channel) or registry.adapter_for(outgoing.channel)
-            adapters[outgoing.channel] = adapter
+            providers = chains.get(outgoing.channel) or registry.chain(outgoing.channel)
+            chains[outgoing.channel] = providers
         except ConfigurationError as exc:
             results.append((outgoing, attempt, "none", ProviderResult.refused(exc.message)))
             continue
-        try:
-            result = adapter.send(outgoing)
-        except Exception as exc:  # an adapter's bug: whether the provider took it is unknown
-            result = ProviderResult.ambiguous(f"the {adapter.name} adapter failed: {type(exc).__name__}: {exc}")
-        results.append((outgoing, attempt, adapter.name, result))
+        provider, result = send_through(providers, outgoing, set())[-1]
+        results.append((outgoing, attempt, provider, result))
     states.update(_record(results))
     return states
 

@@ -289,7 +289,7 @@ def deliver(message_id: str) -> str:
     if isinstance(claimed, str):
         return claimed
     outgoing, attempt = claimed
-    return _record(message_id, attempt, _send_through(planned, outgoing, taken))
+    return _record(message_id, attempt, send_through(planned, outgoing, taken))
 
 
 def _plan(message_id: str) -> list[registry.Configured] | str:
@@ -337,7 +337,7 @@ def _postpone(message_id: str, wait: float) -> str:
 Trail = list[tuple[str, ProviderResult]]
 
 
-def _send_through(providers: list[registry.Configured], outgoing: OutgoingMessage, taken: set[str]) -> Trail:
+def send_through(providers: list[registry.Configured], outgoing: OutgoingMessage, taken: set[str]) -> Trail:
     """Hand the message to each provider in turn until one takes it, refuses it for good, or may have
     taken it; each answer moves the provider's circuit."""
     trail: Trail = []
