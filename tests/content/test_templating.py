@@ -184,3 +184,15 @@ def test_any_template_text_renders_or_fails_with_a_code(source):
         render_source(source, CONTEXT, limits=Limits(timeout_ms=2000, max_output_bytes=64 * 1024))
     except TemplateError as exc:
         assert exc.code.startswith(("template_", "unknown_block", "block_too_deep"))
+
+
+@pytest.mark.parametrize("source", ["{{ data.due|date('long') }}", "{{ data.due|datetime }}",
+                                    "{{ data.amount|money }}", "{{ data.amount|number }}"])
+def test_a_missing_variable_given_to_a_locale_filter_is_named(source: str) -> None:
+    """A send without ``data.due`` says which variable is missing, not that "Undefined" is no date."""
+    from trato.content.templating import TemplateError, render_source
+
+    with pytest.raises(TemplateError) as caught:
+        render_source(source, {"data": {}, "lang": "es"})
+    assert caught.value.code == "template_undefined_variable"
+    assert "'due'" in caught.value.message or "'amount'" in caught.value.message

@@ -16,7 +16,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
-from jinja2 import pass_context
+from jinja2 import Undefined, pass_context
 from jinja2.runtime import Context
 
 from trato.core.clock import parse_timestamp
@@ -31,7 +31,14 @@ def _locale(context: Context) -> Locale:
         return Locale.parse("es")
 
 
+def _defined(value: Any) -> None:
+    # A missing variable reaches a filter as Undefined: report it by name, as the template would.
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+
+
 def _moment(value: Any, what: str) -> datetime | date:
+    _defined(value)
     if isinstance(value, datetime | date):
         return value
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
@@ -59,6 +66,7 @@ def datetime_filter(context: Context, value: Any, format: str = "medium") -> str
 
 
 def _decimal(value: Any, what: str) -> Decimal:
+    _defined(value)
     try:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
