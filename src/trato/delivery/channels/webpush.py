@@ -11,9 +11,7 @@ public addresses are called (``allow_private`` lifts this for tests and private 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
-import socket
 import time
 from typing import ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +26,7 @@ from py_vapid import Vapid02, VapidException
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from trato.core.errors import ConfigurationError
+from trato.core.outbound import UnsafeURL, check_url
 from trato.delivery import push_devices
 from trato.delivery.channels.base import ChannelAdapter, CheckResult, Limits, OutgoingMessage, ProviderResult
 from trato.delivery.channels.http import PooledClient, failure, refusal
@@ -77,26 +76,15 @@ def _vapid(settings: WebPushSettings) -> Vapid02:
 
 
 def endpoint_problem(url: str, *, allow_private: bool) -> str | None:
-    """Why a browser-given endpoint must not be called (scheme, host, private address), or None.
-
-    A minimal local check until core's outbound URL checks land; it resolves the host and refuses
-    any non-public address (loopback, private, link-local, metadata services)."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
-        return "the endpoint is not an https URL"
-    host = parts.hostname
-    if not host or parts.username or parts.password:
-        return "the endpoint has no host"
-    if allow_private:
-        return None
+    """Why a browser-given endpoint must not be called (scheme, credentials, a non-public address:
+    core.outbound's checks), or None. A host that does not resolve is not refused here: the
+    connection then fails and is classified as unreachable, to be tried again."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
-    except (OSError, UnicodeError):
-        return None  # unresolvable: the connection fails and is classified as unreachable
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            return f"the endpoint's host {host} is not a public address"
+        check_url(url, allow_private=allow_private)
+    except UnsafeURL as exc:
+        if isinstance(exc.details, dict) and exc.details.get("reason") == "resolve":
+            return None
+        return exc.message
     return None
 
 
