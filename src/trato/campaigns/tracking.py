@@ -2,7 +2,8 @@
 and the unsubscribe link counted on its way to the preference center.
 
 A link's token signs what it records (campaign, customer, variant, channel, kind) and where it
-goes, with the installation's secret (itsdangerous, a salt of its own): a changed character, a
+goes, with the installation's secret (:mod:`trato.core.signing`, a salt of its own; links made
+earlier with itsdangerous are still read): a changed character, a
 link forged for another customer or another destination is refused, so the redirect never sends
 anyone to an address that was not in the message.
 """
@@ -17,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from trato.campaigns.errors import BadTrackingLink
+from trato.core import signing
 from trato.core.settings import get_settings
 
 SALT = "trato.campaigns.track"
@@ -25,19 +27,20 @@ PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x
          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(get_settings().resolved_secret_key(), salt=SALT)
+def _signer() -> signing.Signer:
+    return signing.signer(get_settings().resolved_secret_key(), SALT)
 
 
 def make_token(payload: dict[str, Any]) -> str:
-    return _serializer().dumps(payload)
+    return _signer().dumps(payload)
 
 
 def read_token(token: str) -> dict[str, Any]:
     """The payload of a genuine tracking link, else BadTrackingLink (404: nothing to tell a prober)."""
     try:
-        payload = _serializer().loads(token)
-    except (BadSignature, UnicodeError, ValueError):
+        payload = signing.read(get_settings().resolved_secret_key(), SALT, token,
+                               legacy=URLSafeSerializer(get_settings().resolved_secret_key(), salt=SALT).loads)
+    except (BadSignature, signing.BadToken, UnicodeError, ValueError):
         raise BadTrackingLink("this link is not valid") from None
     if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("m", "c", "k")):
         raise BadTrackingLink("this link is not valid")
@@ -60,10 +63,10 @@ class Instrumenter:
         self.campaign_id = campaign_id
         self.utm = utm
         self.base = get_settings().base_url
-        self.serializer = _serializer()
+        self.signer = _signer()
 
     def _url(self, kind: str, payload: dict[str, Any]) -> str:
-        return f"{self.base}/t/{kind}/{self.serializer.dumps(payload)}"
+        return f"{self.base}/t/{kind}/{self.signer.dumps(payload)}"
 
     def email_html(self, body: str, *, customer_id: str, variant: str, channel: str,
                    unsubscribe_url: str | None, preferences_url: str | None) -> str:

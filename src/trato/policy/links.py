@@ -1,5 +1,6 @@
 """Signed, expiring links for the customer's side: the preference center, one-click unsubscribe
-and the e-mail double opt-in confirmation (itsdangerous, keyed by the installation's secret).
+and the e-mail double opt-in confirmation (:mod:`trato.core.signing`, keyed by the installation's
+secret; links made earlier with itsdangerous are still read).
 
 Each kind of link has its own salt, so a link made for one purpose can never be replayed as
 another; a changed character, another customer's id or an old link are refused.
@@ -11,6 +12,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from trato.core import signing
 from trato.core.settings import get_settings
 from trato.policy.errors import BadLink, ExpiredLink
 
@@ -22,12 +24,12 @@ MAX_AGE = {
 PATHS = {"preferences": "/p/", "unsubscribe": "/u/", "confirm": "/c/"}
 
 
-def _serializer(kind: str) -> URLSafeTimedSerializer:
+def _legacy(kind: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(get_settings().resolved_secret_key(), salt=f"trato.policy.{kind}")
 
 
 def make_token(kind: str, payload: dict[str, Any]) -> str:
-    return _serializer(kind).dumps(payload)
+    return signing.signer(get_settings().resolved_secret_key(), f"trato.policy.{kind}").dumps(payload, timed=True)
 
 
 def make_url(kind: str, payload: dict[str, Any]) -> str:
@@ -37,10 +39,12 @@ def make_url(kind: str, payload: dict[str, Any]) -> str:
 def read_token(kind: str, token: str) -> dict[str, Any]:
     """The payload of a valid link, else BadLink / ExpiredLink."""
     try:
-        payload = _serializer(kind).loads(token, max_age=MAX_AGE[kind])
-    except SignatureExpired:
+        payload = signing.read(get_settings().resolved_secret_key(), f"trato.policy.{kind}", token,
+                               max_age=MAX_AGE[kind],
+                               legacy=lambda t: _legacy(kind).loads(t, max_age=MAX_AGE[kind]))
+    except (SignatureExpired, signing.ExpiredToken):
         raise ExpiredLink("this link has expired; ask for a new one", details={"kind": kind}) from None
-    except (BadSignature, UnicodeError, ValueError):
+    except (BadSignature, signing.BadToken, UnicodeError, ValueError):
         raise BadLink("this link is not valid", details={"kind": kind}) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
         raise BadLink("this link is not valid", details={"kind": kind})
