@@ -483,9 +483,9 @@ def record_statuses(session: Session, items: Sequence[Mapping[str, Any]]) -> Non
                      "details": None if erased_at is not None else item.get("details"), "recorded_at": now})
         if status_at is None or at >= as_utc(status_at):
             moves.append({"b_id": entry_id, "b_status": item["status"], "b_at": at})
-    for part in _chunked(rows, 1000):
-        session.execute(insert_for(session)(ArchiveStatus).values(list(part)).on_conflict_do_nothing(
-            index_elements=["entry_id", "status", "at"]))
+    if rows:  # one prepared statement for all rows (executemany), not a multi-row VALUES compiled per call
+        session.connection().execute(insert_for(session)(ArchiveStatus.__table__).on_conflict_do_nothing(
+            index_elements=["entry_id", "status", "at"]), rows)
     if moves:
         session.connection().execute(
             update(_ENTRIES).where(_ENTRIES.c.id == bindparam("b_id")).values(

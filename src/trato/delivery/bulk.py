@@ -31,6 +31,12 @@ from trato.policy import service as policy
 
 MESSAGES = Message.__table__
 EVENTS = MessageEvent.__table__
+# What claiming and recording read of a message (not its data, decision or requested channels:
+# JSON that would be parsed for every message of a chunk and never used here).
+_WORKING = [MESSAGES.c[name] for name in (
+    "id", "state", "updated_at", "not_before", "attempts", "archive_entry_id", "purpose", "topic", "channel",
+    "recipient", "customer_id", "language", "communication_id", "reservation_id", "provider", "provider_message_id",
+    "last_error")]
 
 
 def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -95,7 +101,7 @@ def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | by
     states: dict[str, str] = {}
     with unit_of_work() as session:
         now = utcnow()
-        rows = session.execute(select(MESSAGES).where(MESSAGES.c.id.in_(list(message_ids))).with_for_update()
+        rows = session.execute(select(*_WORKING).where(MESSAGES.c.id.in_(list(message_ids))).with_for_update()
                                ).mappings().all()
         keys = _keys(session, {r["communication_id"] for r in rows})
         moves, events, lost = [], [], []
@@ -168,7 +174,7 @@ def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> 
     with unit_of_work() as session:
         now = utcnow()
         rows = [dict(r) for r in session.execute(
-            select(MESSAGES).where(MESSAGES.c.id.in_(list(by_id))).with_for_update()).mappings()]
+            select(*_WORKING).where(MESSAGES.c.id.in_(list(by_id))).with_for_update()).mappings()]
         keys = _keys(session, {r["communication_id"] for r in rows})
         accepted, ambiguous, finished, retrying = [], [], [], []
         for r in rows:

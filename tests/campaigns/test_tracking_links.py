@@ -1,0 +1,53 @@
+"""The e-mail instrumenter: which links it rewrites, where the pixel goes, what a link carries."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from trato.campaigns import tracking
+from trato.campaigns.errors import BadTrackingLink
+
+
+def _instrument(body: str) -> str:
+    return tracking.Instrumenter(campaign_id="cmp_1", utm={"utm_source": "trato", "utm_campaign": "spring"}).email_html(
+        body, customer_id="cus_1", variant="b", channel="email",
+        unsubscribe_url="https://t.example/u/tok", preferences_url="https://t.example/p/tok")
+
+
+def _tokens(body: str) -> list[dict]:
+    return [tracking.read_token(t) for t in re.findall(r"/t/[co]/([^\"]+)\"", body)]
+
+
+def test_links_are_tracked_with_utm_and_the_pixel_goes_before_the_end_of_the_body() -> None:
+    body = _instrument('<HTML><BODY><A HREF="https://shop.example/p/1?x=1&amp;y=2">a</A>'
+                       '<img src="https://cdn.example/i.png"><a href="https://t.example/p/tok">prefs</a>'
+                       '<a href="https://t.example/u/tok">baja</a><a href="mailto:x@example.com">m</a></BODY></HTML>')
+    assert 'src="https://cdn.example/i.png"' in body  # images are not links
+    assert 'href="https://t.example/p/tok"' in body  # the preference center is not counted
+    assert 'href="mailto:x@example.com"' in body
+    click, unsubscribe, opened = _tokens(body)
+    assert click["k"] == "c" and click["c"] == "cus_1" and click["v"] == "b"
+    query = parse_qs(urlsplit(click["u"]).query)
+    assert query == {"x": ["1"], "y": ["2"], "utm_source": ["trato"], "utm_campaign": ["spring"], "utm_content": ["b"]}
+    assert unsubscribe == {"m": "cmp_1", "c": "cus_1", "v": "b", "ch": "email", "k": "u", "u": "https://t.example/u/tok"}
+    assert opened["k"] == "o"
+    assert body.index("/t/o/") < body.index("</BODY>")
+
+
+def test_the_same_link_is_signed_for_each_recipient() -> None:
+    instrumenter = tracking.Instrumenter(campaign_id="cmp_1", utm={})
+    a, b = (instrumenter.email_html('<a href="https://shop.example/">x</a>', customer_id=c, variant="a", channel="email",
+                                    unsubscribe_url=None, preferences_url=None) for c in ("cus_1", "cus_2"))
+    assert [t["c"] for t in _tokens(a)] == ["cus_1", "cus_1"] and [t["c"] for t in _tokens(b)] == ["cus_2", "cus_2"]
+    assert a.endswith('style="display:block;border:0;width:1px;height:1px">')  # no </body>: pixel at the end
+
+
+def test_a_changed_link_is_refused() -> None:
+    token = re.findall(r"/t/c/([^\"]+)\"", unescape(_instrument('<a href="https://shop.example/">x</a>')))[0]
+    for changed in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[1:], token + "x", ""):
+        with pytest.raises(BadTrackingLink):
+            tracking.read_token(changed)
