@@ -64,6 +64,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ["TRATO_DATABASE_URL"] = url
     os.environ["TRATO_SECRET_KEY"] = "test-secret-key-" + "x" * 32
     os.environ["TRATO_BASE_URL"] = "http://127.0.0.1:8000"
+    # Chunks are prepared in the runner itself unless a test asks for the pool (tests/campaigns/test_ahead.py).
+    os.environ.setdefault("TRATO_CAMPAIGN_PREPARE_PROCESSES", "0")
     from trato.core import db, migrate
     from trato.core.settings import get_settings
 

@@ -410,6 +410,13 @@ def record_many(session: Session, items: Sequence[Mapping[str, Any]]) -> list[st
     Message ids already archived are refused with :class:`MessageAlreadyArchived` — a bulk caller
     archives each message once, in the same unit of work that creates it.
     """
+    return append_prepared(session, prepare_many(items))
+
+
+def prepare_many(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The first half of :func:`record_many`, with no database: each item checked, its parts
+    encoded, compressed and hashed. It is the costly half, so a bulk sender can do it outside
+    its write transaction (or in another process) and keep the append short."""
     rows: list[dict[str, Any]] = []
     for item in items:
         _check(item["channel"], item["language"], item["recipient"], item["customer_id"],
@@ -432,6 +439,12 @@ def record_many(session: Session, items: Sequence[Mapping[str, Any]]) -> list[st
             "sent_at": as_utc(sent_at) if sent_at is not None else None, "status": "archived", "status_at": None,
             "erased_at": None,
         })
+    return rows
+
+
+def append_prepared(session: Session, rows: list[dict[str, Any]]) -> list[str]:
+    """The second half of :func:`record_many`: the rows of :func:`prepare_many` chained, in order,
+    under one hold of the chain head, and inserted. Returns the entry ids in order."""
     if not rows:
         return []
     conn = session.connection()

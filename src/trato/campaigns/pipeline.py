@@ -13,9 +13,10 @@ Memory is flat: a chunk at a time, never the whole audience.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, update
@@ -53,7 +54,7 @@ def bucket(campaign_id: str, customer_id: str, salt: str = "") -> int:
     return int.from_bytes(digest[:8], "big") % 10_000
 
 
-def assign(campaign: Campaign, customer_id: str) -> str:
+def assign(campaign: Campaign | Plan, customer_id: str) -> str:
     """The customer's group: ``holdout`` (never contacted) or a variant key, by split percentages."""
     if bucket(campaign.id, customer_id) < campaign.holdout_percent * 100:
         return HOLDOUT
@@ -105,30 +106,94 @@ def _address(context: dict[str, Any], customer_id: str, channel: str) -> str | N
     return values[0] if values else None
 
 
-def process_chunk(session: Session, campaign: Campaign, rows: list[Any], now: datetime
-                  ) -> tuple[list[str], dict[str, dict[str, str | bytes]]]:
-    """One chunk of pending recipients in the caller's unit of work; returns the queued message ids
-    and their parts (handed to the adapters after commit)."""
-    updates: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class Plan:
+    """What preparing a chunk needs of its campaign (plain values: it may travel to another process)."""
+
+    id: str
+    variants: list[dict[str, Any]]
+    holdout_percent: float
+    purpose: str
+    topic: str | None
+    channels: list[str]
+    schedule: str
+    local_time: str | None
+    started_at: datetime | None
+    utm: dict[str, str]
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> Plan:
+        return cls(id=campaign.id, variants=list(campaign.variants), holdout_percent=campaign.holdout_percent,
+                   purpose=campaign.purpose, topic=campaign.topic, channels=list(campaign.channels),
+                   schedule=campaign.schedule, local_time=campaign.local_time, started_at=campaign.started_at,
+                   utm=dict(campaign.utm or {}), data=dict(campaign.data or {}))
+
+
+class Pending(NamedTuple):
+    """A recipient to process (a row of ``campaign_recipients``)."""
+
+    id: int
+    customer_id: str
+    variant: str | None
+    not_before: datetime | None
+
+
+@dataclass
+class Prepared:
+    """A chunk decided, rendered and archived in memory — everything :func:`write_chunk` stores."""
+
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    logged: list[tuple[str, str, str, str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    archived: list[dict[str, Any]] = field(default_factory=list)
+    reservations: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    parts: dict[str, dict[str, str | bytes]] = field(default_factory=dict)
+
+
+    def only(self, recipient_ids: set[int], customer_of: dict[int, str]) -> Prepared:
+        """The part of this chunk for these recipients (the rest were taken or stopped meanwhile)."""
+        if len(recipient_ids) == len(customer_of):
+            return self
+        customers_kept = {customer_of[i] for i in recipient_ids}
+        messages = [m for m in self.messages if m["customer_id"] in customers_kept]
+        kept_messages = {m["id"] for m in messages}
+        return Prepared(
+            updates=[u for u in self.updates if u["b_id"] in recipient_ids],
+            logged=[item for item in self.logged if item[0] in customers_kept],
+            messages=messages,
+            archived=[a for a in self.archived if a["message_id"] in kept_messages],
+            reservations=[r for r in self.reservations if r["customer_id"] in customers_kept],
+            timeline=[t for t in self.timeline if t["customer_id"] in customers_kept],
+            parts={k: v for k, v in self.parts.items() if k in kept_messages})
+
+
+def _update(r: Pending, variant: str | None, state: str, *, now: datetime | None, channel: str | None = None,
+            reason: str | None = None, message: str | None = None, not_before: datetime | None = None
+            ) -> dict[str, Any]:
+    return {"b_id": r.id, "b_variant": variant, "b_state": state, "b_channel": channel, "b_reason": reason,
+            "b_message": message, "b_nb": not_before, "b_at": now}
+
+
+def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: datetime) -> Prepared:
+    """Decide, render, instrument and archive-encode a chunk of recipients. Reads only: the
+    costly part of a chunk, done outside the write transaction (or in another process)."""
+    out = Prepared()
     groups: dict[str, list[str]] = {}
     by_customer = {r.customer_id: r for r in rows}
     for r in rows:
-        group = r.variant or assign(campaign, r.customer_id)
+        group = r.variant or assign(plan, r.customer_id)
         if group == HOLDOUT:
-            updates.append({"b_id": r.id, "b_variant": HOLDOUT, "b_state": "holdout", "b_channel": None,
-                            "b_reason": None, "b_message": None, "b_nb": None, "b_at": now})
+            out.updates.append(_update(r, HOLDOUT, "holdout", now=now))
         else:
             groups.setdefault(group, []).append(r.customer_id)
     config = policy.load_config(session)
     contexts = policy.prepare_contexts(session, customer_ids=[c for ids in groups.values() for c in ids],
                                        config=config, at=now)
-    variants = {v["key"]: v for v in campaign.variants}
-    messages: list[dict[str, Any]] = []
+    variants = {v["key"]: v for v in plan.variants}
     archived: list[dict[str, Any]] = []
-    reservations: list[dict[str, Any]] = []
-    logged: list[tuple[str, str, str, str, Any]] = []
-    parts_of: dict[str, dict[str, str | bytes]] = {}
-    instrument = Instrumenter(campaign_id=campaign.id, utm=campaign.utm or {})
+    instrument = Instrumenter(campaign_id=plan.id, utm=plan.utm)
     for key, ids in groups.items():
         variant = variants[key]
         communication, version = content.approved_version(session, communication_id=variant["communication_id"],
@@ -137,90 +202,103 @@ def process_chunk(session: Session, campaign: Campaign, rows: list[Any], now: da
         for cid in ids:
             r, ctx = by_customer[cid], contexts.get(cid)
             if ctx is None:  # the profile is gone (erased or merged away since the snapshot)
-                updates.append({"b_id": r.id, "b_variant": key, "b_state": "excluded", "b_channel": None,
-                                "b_reason": "no_profile", "b_message": None, "b_nb": None, "b_at": now})
+                out.updates.append(_update(r, key, "excluded", now=now, reason="no_profile"))
                 continue
-            if campaign.schedule == "local" and r.not_before is None and campaign.local_time:
-                due = local_due(ctx.zone, campaign.local_time, campaign.started_at or now)
+            if plan.schedule == "local" and r.not_before is None and plan.local_time:
+                due = local_due(ctx.zone, plan.local_time, plan.started_at or now)
                 if due > now:
-                    updates.append({"b_id": r.id, "b_variant": key, "b_state": "pending", "b_channel": None,
-                                    "b_reason": None, "b_message": None, "b_nb": due, "b_at": None})
+                    out.updates.append(_update(r, key, "pending", now=None, not_before=due))
                     continue
             due_now.append(cid)
             prepared.append(ctx)
         decisions = policy.decide_many(prepared, config=config, communication=communication.key,
-                                       purpose=campaign.purpose, channels=campaign.channels, at=now,
-                                       topic=campaign.topic or None)
+                                       purpose=plan.purpose, channels=plan.channels, at=now,
+                                       topic=plan.topic or None)
         sending: list[tuple[str, str]] = []
         decided: dict[str, Any] = {}
         for cid, decision in zip(due_now, decisions, strict=True):
             r = by_customer[cid]
-            logged.append((cid, communication.key, campaign.purpose, campaign.topic or "", decision))
+            out.logged.append((cid, communication.key, plan.purpose, plan.topic or "", decision))
             if decision.outcome == "send" and decision.channel:
                 sending.append((cid, decision.channel))
                 decided[cid] = decision
             elif decision.outcome == "defer":
-                updates.append({"b_id": r.id, "b_variant": key, "b_state": "pending", "b_channel": None,
-                                "b_reason": reason_of(decision), "b_message": None, "b_nb": decision.until,
-                                "b_at": None})
+                out.updates.append(_update(r, key, "pending", now=None, reason=reason_of(decision),
+                                           not_before=decision.until))
             else:
-                updates.append({"b_id": r.id, "b_variant": key, "b_state": "excluded", "b_channel": None,
-                                "b_reason": reason_of(decision), "b_message": None, "b_nb": None, "b_at": now})
+                out.updates.append(_update(r, key, "excluded", now=now, reason=reason_of(decision)))
         rendered = content.render_many(session, communication_id=communication.id, version_id=version.id,
-                                       items=sending, data=campaign.data, at=now)
+                                       items=sending, data=plan.data, at=now)
+        messages: list[dict[str, Any]] = []
         for cid, channel in sending:
-            r, decision, out = by_customer[cid], decided[cid], rendered.get(cid)
-            recipient = _address(out.context, cid, channel) if out is not None else None
-            if out is None or recipient is None:
-                updates.append({"b_id": r.id, "b_variant": key, "b_state": "excluded", "b_channel": channel,
-                                "b_reason": "not_rendered" if out is None else "no_reachable_identity",
-                                "b_message": None, "b_nb": None, "b_at": now})
+            r, decision, done = by_customer[cid], decided[cid], rendered.get(cid)
+            recipient = _address(done.context, cid, channel) if done is not None else None
+            if done is None or recipient is None:
+                out.updates.append(_update(r, key, "excluded", now=now, channel=channel,
+                                           reason="not_rendered" if done is None else "no_reachable_identity"))
                 continue
-            parts = dict(out.parts)
+            parts = dict(done.parts)
             if channel == "email" and isinstance(parts.get("html"), str):
-                links = out.context.get("links") or {}
+                links = done.context.get("links") or {}
                 parts["html"] = instrument.email_html(
                     str(parts["html"]), customer_id=cid, variant=key, channel=channel,
                     unsubscribe_url=links.get("unsubscribe"), preferences_url=links.get("preferences"))
-            mid = message_id(campaign.id, cid)
+            mid = message_id(plan.id, cid)
             decision_json = {"outcome": "send", "channel": channel, "at": now.isoformat(), "zone": decision.zone,
-                             "reasons": decision.compact(), "campaign_id": campaign.id, "variant": key}
+                             "reasons": decision.compact(), "campaign_id": plan.id, "variant": key}
             messages.append({
-                "id": mid, "idempotency_key": f"campaign:{campaign.id}:{cid}", "communication_id": communication.id,
-                "customer_id": cid, "purpose": campaign.purpose, "topic": campaign.topic or "",
-                "data": campaign.data or {}, "requested_channels": list(campaign.channels), "channel": channel,
-                "recipient": recipient, "language": out.language, "state": "queued", "provider": None,
+                "id": mid, "idempotency_key": f"campaign:{plan.id}:{cid}", "communication_id": communication.id,
+                "customer_id": cid, "purpose": plan.purpose, "topic": plan.topic or "",
+                "data": plan.data, "requested_channels": list(plan.channels), "channel": channel,
+                "recipient": recipient, "language": done.language, "state": "queued", "provider": None,
                 "provider_message_id": None, "decision": decision_json, "reservation_id": None,
                 "archive_entry_id": None, "attempts": 0, "last_error": None, "not_before": None,
-                "created_by": f"campaign:{campaign.id}", "created_at": now, "updated_at": now, "accepted_at": None,
+                "created_by": f"campaign:{plan.id}", "created_at": now, "updated_at": now, "accepted_at": None,
             })
             archived.append({"customer_id": cid, "communication_id": communication.id, "version_id": version.id,
-                             "channel": channel, "language": out.language, "recipient": recipient, "parts": parts,
+                             "channel": channel, "language": done.language, "recipient": recipient, "parts": parts,
                              "decision": decision_json, "message_id": mid})
-            reservations.append({"customer_id": cid, "channel": channel, "purpose": campaign.purpose,
-                                 "topic": campaign.topic, "communication": communication.key, "sent_at": now})
-            parts_of[mid] = parts
-            updates.append({"b_id": r.id, "b_variant": key, "b_state": "queued", "b_channel": channel,
-                            "b_reason": None, "b_message": mid, "b_nb": None, "b_at": now})
+            out.reservations.append({"customer_id": cid, "channel": channel, "purpose": plan.purpose,
+                                     "topic": plan.topic, "communication": communication.key, "sent_at": now})
+            out.parts[mid] = parts
+            out.updates.append(_update(r, key, "queued", now=now, channel=channel, message=mid))
+        out.messages.extend(messages)
+        out.timeline.extend(bulk.timeline_rows(messages, {communication.id: communication.key}, now))
+    out.archived = archive.prepare_many(archived)
+    return out
+
+
+def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: datetime) -> list[str]:
+    """Store a prepared chunk in the caller's unit of work: decisions, contact bookings, the
+    archive append, the queued messages, their timeline entries and the recipients' states.
+    Returns the queued message ids (handed to the adapters after commit)."""
     _at("decided")
-    policy.log_decisions(session, logged)
-    for message, reservation_id, entry_id in zip(messages, policy.reserve_many(session, reservations),
-                                                  archive.record_many(session, archived), strict=True):
+    policy.log_decisions(session, prepared.logged)
+    messages = prepared.messages
+    for message, reservation_id, entry_id in zip(messages, policy.reserve_many(session, prepared.reservations),
+                                                  archive.append_prepared(session, prepared.archived), strict=True):
         message["reservation_id"], message["archive_entry_id"] = reservation_id, entry_id
     _at("archived")
     bulk.insert_queued(session, messages)
-    keys = {m["communication_id"]: content.get_communication(session, m["communication_id"]).key for m in messages}
-    customers.record_events(session, rows=bulk.timeline_rows(messages, keys, now))
-    if updates:
+    customers.record_events(session, rows=prepared.timeline)
+    if prepared.updates:
         session.connection().execute(
             update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("b_id")).values(
                 variant=bindparam("b_variant"), state=bindparam("b_state"), channel=bindparam("b_channel"),
                 reason=bindparam("b_reason"), message_id=bindparam("b_message"), not_before=bindparam("b_nb"),
-                processed_at=bindparam("b_at")), updates)
-    campaign.processed += sum(1 for u in updates if u["b_state"] != "pending")
+                processed_at=bindparam("b_at")), prepared.updates)
+    campaign.processed += sum(1 for u in prepared.updates if u["b_state"] != "pending")
     campaign.updated_at = now
     _at("before_commit")
-    return [m["id"] for m in messages], parts_of
+    return [m["id"] for m in messages]
+
+
+def process_chunk(session: Session, campaign: Campaign, rows: Sequence[Any], now: datetime
+                  ) -> tuple[list[str], dict[str, dict[str, str | bytes]]]:
+    """One chunk of pending recipients in the caller's unit of work; returns the queued message ids
+    and their parts (handed to the adapters after commit)."""
+    prepared = prepare_chunk(session, Plan.of(campaign), [Pending(*r) for r in rows], now)
+    return write_chunk(session, campaign, prepared, now), prepared.parts
 
 
 def sync_recipients(session: Session, states: dict[str, str]) -> None:
@@ -257,6 +335,24 @@ def next_rows(session: Session, campaign: Campaign, now: datetime) -> list[Any]:
         RECIPIENTS.c.campaign_id == campaign.id, RECIPIENTS.c.state == "pending",
         (RECIPIENTS.c.not_before.is_(None)) | (RECIPIENTS.c.not_before <= now))
         .order_by(RECIPIENTS.c.id).limit(min(campaign.chunk_size, campaign.throttle_per_minute or campaign.chunk_size))))
+
+
+def pending_after(session: Session, campaign_id: str, *, after_id: int, limit: int, now: datetime) -> list[Pending]:
+    """The next ``limit`` recipients due now after ``after_id`` (what a chunk prepared ahead takes)."""
+    return [Pending(*r) for r in session.execute(select(
+        RECIPIENTS.c.id, RECIPIENTS.c.customer_id, RECIPIENTS.c.variant, RECIPIENTS.c.not_before).where(
+        RECIPIENTS.c.campaign_id == campaign_id, RECIPIENTS.c.state == "pending", RECIPIENTS.c.id > after_id,
+        (RECIPIENTS.c.not_before.is_(None)) | (RECIPIENTS.c.not_before <= now))
+        .order_by(RECIPIENTS.c.id).limit(limit))]
+
+
+def still_pending(session: Session, campaign_id: str, recipient_ids: list[int]) -> set[int]:
+    """Which of these recipients are still pending, locked for the caller's unit of work."""
+    if not recipient_ids:
+        return set()
+    return set(session.scalars(select(RECIPIENTS.c.id).where(
+        RECIPIENTS.c.campaign_id == campaign_id, RECIPIENTS.c.id.in_(recipient_ids),
+        RECIPIENTS.c.state == "pending").with_for_update()))
 
 
 def next_due(session: Session, campaign_id: str) -> datetime | None:

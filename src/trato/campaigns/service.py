@@ -9,6 +9,7 @@ Every change writes its audit row in the caller's unit of work; :func:`run` is t
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from trato.archive import service as archive
 from trato.audiences import service as audiences
-from trato.campaigns import pipeline
+from trato.campaigns import ahead, pipeline
 from trato.campaigns.errors import (
     ApprovalRequired, CampaignNotFound, CampaignStateConflict, InvalidCampaign, SelfApproval,
 )
@@ -359,46 +360,68 @@ def progress(session: Session, *, campaign_id: str) -> dict[str, Any]:
 
 def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = pipeline.STALE) -> str:
     """Process the campaign chunk by chunk until it is done, paused, cancelled or has to wait
-    (throttle, local times, deferrals: then it schedules itself). Safe to run twice and after a crash."""
+    (throttle, local times, deferrals: then it schedules itself). Safe to run twice and after a crash.
+
+    With a preparation pool (:mod:`trato.campaigns.ahead`), the next chunk is prepared in another
+    process while this one writes and delivers the current one."""
     with unit_of_work() as session:
         leftovers = pipeline.left_behind(session, campaign_id)
     pipeline.deliver(leftovers, stale=stale)
     done = 0
-    while True:
-        started = utcnow()
-        with unit_of_work() as session:
-            campaign = session.get(Campaign, campaign_id, with_for_update=True)
-            if campaign is None:
-                return "missing"
-            if campaign.state == "scheduled" and campaign.send_at and campaign.send_at <= started:
-                campaign.state, campaign.started_at = "running", started
-            if campaign.state != "running":
-                return campaign.state
-            rows = pipeline.next_rows(session, campaign, started)
-            if not rows:
-                waiting = pipeline.next_due(session, campaign.id)
-                if waiting is not None:
-                    _enqueue_after_commit(session, campaign.id, waiting)
-                    return "waiting"
-                if pipeline.left_behind(session, campaign.id, limit=1):
-                    return "running"  # retries in flight: the delivery tasks finish them
-                campaign.state, campaign.finished_at, campaign.updated_at = "done", started, started
-                audit.record(session, actor="system", action="campaign.done", object_type="campaign",
-                             object_id=campaign.id, processed=campaign.processed)
-                return "done"
-            throttle = campaign.throttle_per_minute
-            message_ids, parts = pipeline.process_chunk(session, campaign, rows, started)
-        pipeline.deliver(message_ids, parts)
-        done += 1
-        if throttle:
-            eta = started + timedelta(seconds=60 * max(1, len(rows)) / throttle)
-            if eta > utcnow():
-                from trato.campaigns import tasks
+    coming: Future[Any] | None = None
+    try:
+        while True:
+            started = utcnow()
+            ready = coming.result() if coming is not None else None
+            coming = None
+            with unit_of_work() as session:
+                campaign = session.get(Campaign, campaign_id, with_for_update=True)
+                if campaign is None:
+                    return "missing"
+                if campaign.state == "scheduled" and campaign.send_at and campaign.send_at <= started:
+                    campaign.state, campaign.started_at = "running", started
+                if campaign.state != "running":
+                    return campaign.state
+                prepared: pipeline.Prepared | None = None
+                if ready is not None and ready[0]:
+                    rows, prepared = ready
+                    keep = pipeline.still_pending(session, campaign.id, [r.id for r in rows])
+                    prepared = prepared.only(keep, {r.id: r.customer_id for r in rows})
+                else:
+                    rows = [pipeline.Pending(*r) for r in pipeline.next_rows(session, campaign, started)]
+                if not rows:
+                    waiting = pipeline.next_due(session, campaign.id)
+                    if waiting is not None:
+                        _enqueue_after_commit(session, campaign.id, waiting)
+                        return "waiting"
+                    if pipeline.left_behind(session, campaign.id, limit=1):
+                        return "running"  # retries in flight: the delivery tasks finish them
+                    campaign.state, campaign.finished_at, campaign.updated_at = "done", started, started
+                    audit.record(session, actor="system", action="campaign.done", object_type="campaign",
+                                 object_id=campaign.id, processed=campaign.processed)
+                    return "done"
+                throttle = campaign.throttle_per_minute
+                plan = pipeline.Plan.of(campaign)
+                if not throttle and (max_chunks is None or done + 1 < max_chunks):
+                    coming = ahead.submit(plan, after_id=max(r.id for r in rows), limit=campaign.chunk_size,
+                                          now=started)
+                if prepared is None:
+                    prepared = pipeline.prepare_chunk(session, plan, rows, started)
+                message_ids = pipeline.write_chunk(session, campaign, prepared, started)
+            pipeline.deliver(message_ids, prepared.parts)
+            done += 1
+            if throttle:
+                eta = started + timedelta(seconds=60 * max(1, len(rows)) / throttle)
+                if eta > utcnow():
+                    from trato.campaigns import tasks
 
-                tasks.enqueue(campaign_id, eta)
-                return "throttled"
-        if max_chunks is not None and done >= max_chunks:
-            return "running"
+                    tasks.enqueue(campaign_id, eta)
+                    return "throttled"
+            if max_chunks is not None and done >= max_chunks:
+                return "running"
+    finally:
+        if coming is not None:
+            coming.cancel()
 
 
 def running_ids(session: Session) -> list[str]:

@@ -465,6 +465,7 @@ def render_many(
     failed = failed if failed is not None else {}
     wanted = list(items)
     values = rendering.customer_values_many(session, [cid for cid, _ in wanted])
+    shared = rendering.json_safe(dict(data if data is not None else communication.sample_data or {}))
     blocks: dict[str, dict[str, str]] = {}
     found: dict[str, Rendered] = {}
     for customer_id, channel in wanted:
@@ -475,7 +476,8 @@ def render_many(
         if lang not in blocks:
             blocks[lang] = rendering.block_texts(session, version, lang)
         context = rendering.build_context(session, communication=communication, language=lang,
-                                          customer_id=customer_id, data=data, at=at, values=loaded)
+                                          customer_id=customer_id, data=shared, at=at, values=loaded,
+                                          trusted_data=True)
         try:
             parts = rendering.render_parts(session, version=version, channel=channel, language=lang,
                                            context=context, blocks=blocks[lang])

@@ -1,13 +1,15 @@
 """Personalisation: Jinja2 templates that run in a sandbox, with bounds on time and output.
 
 Nothing a template author writes can reach Python: templates run in a
-:class:`~jinja2.sandbox.SandboxedEnvironment` (no ``_``-attributes, no ``__class__`` or
-``__subclasses__``, ``str.format`` sandboxed), with :class:`~jinja2.StrictUndefined` so a
+:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no ``_``-attributes, no ``__class__`` or
+``__subclasses__``, ``str.format`` sandboxed, no ``append``/``update``/``pop`` on the context's
+lists and dicts — one customer's render can never change what the next one sees), with :class:`~jinja2.StrictUndefined` so a
 missing value fails instead of printing nothing. On top of Jinja's sandbox this module bounds
 what a template can cost:
 
 - **time**: every ``{% for %}`` loop, every call and every piece of output checks a deadline
-  (``TRATO_TEMPLATE_TIMEOUT_MS``, default 200 ms) → ``template_timeout``;
+  (``TRATO_TEMPLATE_TIMEOUT_MS``, default 200 ms of the rendering thread's CPU time) →
+  ``template_timeout``;
 - **size**: output is counted as it is produced (``TRATO_TEMPLATE_MAX_OUTPUT_BYTES``, default
   1 MB) → ``template_too_large``; ``*``, ``+``, ``~``, ``%``, ``**``, ``str.format`` padding and
   numeric arguments to filters and methods are checked *before* Python allocates the result, so
@@ -44,6 +46,7 @@ from trato.content.errors import TemplateError
 from trato.content.sandbox import (
     BUDGET, Budget, Limits, OverBudget, TratoSandbox, bounded_format, bounded_iter, bounded_join, guard_filter, sized,
 )
+from trato.content.sandbox import clock as sandbox_clock
 from trato.core.i18n import zone
 
 __all__ = [
@@ -261,7 +264,7 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
     """Render within the time and output bounds; every failure is a TemplateError with a code."""
     limits = limits or Limits.from_settings()
     _warm(context)
-    budget = Budget(time.monotonic() + limits.timeout_ms / 1000, limits)
+    budget = Budget(sandbox_clock() + limits.timeout_ms / 1000, limits)
     token = BUDGET.set(budget)
     parts: list[str] = []
     most = limits.max_output_bytes

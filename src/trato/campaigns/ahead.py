@@ -1,0 +1,108 @@
+"""Preparing a campaign's next chunk in other processes while this one stores and sends the last.
+
+A chunk has a costly half that only reads — policy decisions, rendering, link signing, archive
+encoding (:func:`pipeline.prepare_chunk`) — and a half that writes and calls providers. On the
+embedded default (SQLite, one process does everything) the second core would sit idle, so the
+runner hands the reading half of chunk *k+1* to a small pool of processes while it writes and
+delivers chunk *k*. What comes back is claimed like any chunk: recipients no longer pending
+when it is written (another runner took them, the campaign was paused) are simply left out, so
+preparing ahead can waste work but never sends twice.
+
+The pool is started on first use (``spawn``: safe from a threaded server) and kept for the life
+of the process; each task carries the ``TRATO_*`` environment it was made under, so a pool
+process always reads the same database with the same secret as its parent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from trato.core.settings import get_settings
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_lock = threading.Lock()
+_environment: dict[str, str] | None = None  # in a pool process: what it was last configured with
+
+
+def processes() -> int:
+    """How many processes prepare chunks ahead (0: the runner prepares each chunk itself)."""
+    configured = get_settings().campaign_prepare_processes
+    if configured is not None:
+        return configured
+    if not get_settings().is_sqlite:
+        return 0  # PostgreSQL scales out with worker processes, each running chunks of its own
+    return max(0, min((os.cpu_count() or 1) - 1, 3))
+
+
+def pool() -> ProcessPoolExecutor | None:
+    global _pool, _pool_size
+    size = processes()
+    with _lock:
+        if _pool is not None and _pool_size != size:
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+        if _pool is None and size > 0:
+            _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+            _pool_size = size
+        return _pool
+
+
+@atexit.register
+def shutdown() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+
+
+def _current_environment() -> dict[str, str]:
+    from trato.core.db import get_engine
+
+    found = {k: v for k, v in os.environ.items() if k.startswith("TRATO_")}
+    found["TRATO_DATABASE_URL"] = get_engine().url.render_as_string(hide_password=False)
+    found["TRATO_CAMPAIGN_PREPARE_PROCESSES"] = "0"  # a pool process never starts a pool of its own
+    return found
+
+
+def submit(plan: Any, *, after_id: int, limit: int, now: datetime) -> Future[Any] | None:
+    """Prepare the next ``limit`` pending recipients after ``after_id`` in a pool process (None
+    when there is no pool). The future's result is (rows, prepared)."""
+    executor = pool()
+    if executor is None:
+        return None
+    return executor.submit(_prepare, _current_environment(), plan, after_id, limit, now)
+
+
+def _configure(environment: dict[str, str]) -> None:
+    global _environment
+    if environment == _environment:
+        return
+    from trato.core import db
+
+    for key in [k for k in os.environ if k.startswith("TRATO_")]:
+        del os.environ[key]
+    os.environ.update(environment)
+    get_settings.cache_clear()
+    db.reset_engine()
+    _environment = environment
+
+
+def _prepare(environment: dict[str, str], plan: Any, after_id: int, limit: int, now: datetime) -> tuple[Any, Any]:
+    """In a pool process: read the next pending recipients and prepare them (reads only)."""
+    _configure(environment)
+    from trato.campaigns import pipeline
+    from trato.core.db import new_session
+
+    with new_session(readonly=True) as session:
+        rows = pipeline.pending_after(session, plan.id, after_id=after_id, limit=limit, now=now)
+        prepared = pipeline.prepare_chunk(session, plan, rows, now) if rows else None
+        session.rollback()
+    return rows, prepared

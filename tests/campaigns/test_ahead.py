@@ -1,0 +1,93 @@
+"""Chunks prepared ahead in a pool process: the same messages as without it, each recipient once,
+and chunks taken meanwhile left out rather than sent twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.campaigns.conftest import create, launch, make_people
+from tests.campaigns.test_pipeline import recipients, sent_to
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from trato.campaigns import ahead
+    from trato.core.settings import get_settings
+
+    monkeypatch.setenv("TRATO_CAMPAIGN_PREPARE_PROCESSES", "1")
+    get_settings.cache_clear()
+    yield ahead
+    monkeypatch.setenv("TRATO_CAMPAIGN_PREPARE_PROCESSES", "0")
+    get_settings.cache_clear()
+    ahead.shutdown()
+
+
+def test_a_campaign_prepared_ahead_reaches_everyone_once(campaign_world: dict[str, Any], pool: Any) -> None:
+    from trato.archive import service as archive
+    from trato.campaigns import service
+    from trato.core.db import new_session
+
+    people = campaign_world["people"] + make_people(13, start=200)
+    campaign_id = create(campaign_world, chunk_size=4, holdout_percent=20)
+    launch(campaign_id)
+    found = recipients(campaign_id)
+    assert set(found) == set(people)
+    contacted = {cid for cid, r in found.items() if r.state == "sent"}
+    held_out = {cid for cid, r in found.items() if r.state == "holdout"}
+    assert contacted | held_out == set(people) and held_out  # 25 people at 20%: never none in practice
+    assert sent_to(campaign_world["sandbox"]) == Counter(contacted)
+    assert pool.pool() is not None  # the pool did run
+    with new_session(readonly=True) as s:
+        assert service.get_campaign(s, campaign_id).state == "done"
+        assert service.progress(s, campaign_id=campaign_id)["processed"] == 25
+        report = archive.verify(s)
+        assert report.ok and report.checked == len(contacted)
+        for cid in contacted:
+            parts = archive.content_of(s, service_message(s, found[cid].message_id).archive_entry_id)
+            assert "/t/o/" in str(parts["html"]) and str(parts["subject"]).startswith("Rebajas Cliente")
+
+
+def service_message(s: Any, message_id: str) -> Any:
+    from trato.delivery import service as delivery
+
+    return delivery.get_message(s, message_id)
+
+
+def test_a_chunk_prepared_ahead_leaves_out_what_was_taken_meanwhile(campaign_world: dict[str, Any]) -> None:
+    """Recipients processed by someone else between preparing and writing are not written again."""
+    from trato.campaigns import pipeline
+    from trato.campaigns.models import Campaign
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session, unit_of_work
+
+    campaign_id = create(campaign_world, chunk_size=100)
+    launched_not_run(campaign_id)
+    now = utcnow()
+    with new_session(readonly=True) as s:
+        plan = pipeline.Plan.of(s.get(Campaign, campaign_id))
+        rows = pipeline.pending_after(s, campaign_id, after_id=0, limit=100, now=now)
+        prepared = pipeline.prepare_chunk(s, plan, rows, now)
+    assert len(rows) == 12 and len(prepared.messages) == 12
+    with unit_of_work() as s:  # another runner takes the first five meanwhile
+        first = pipeline.Prepared.only(prepared, {r.id for r in rows[:5]}, {r.id: r.customer_id for r in rows})
+        pipeline.write_chunk(s, s.get(Campaign, campaign_id), first, now)
+    with unit_of_work() as s:
+        keep = pipeline.still_pending(s, campaign_id, [r.id for r in rows])
+        assert keep == {r.id for r in rows[5:]}
+        rest = prepared.only(keep, {r.id: r.customer_id for r in rows})
+        assert len(rest.messages) == len(rest.archived) == len(rest.parts) == 7
+        assert {m["customer_id"] for m in rest.messages}.isdisjoint({r.customer_id for r in rows[:5]})
+        pipeline.write_chunk(s, s.get(Campaign, campaign_id), rest, now)
+    found = recipients(campaign_id)
+    assert Counter(r.state for r in found.values()) == Counter({"queued": 12})
+
+
+def launched_not_run(campaign_id: str) -> None:
+    """Launched (recipients materialised and pending) with no run queued."""
+    from unittest import mock
+
+    with mock.patch("trato.campaigns.service._enqueue_after_commit"):
+        launch(campaign_id)
