@@ -74,12 +74,14 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
     since = as_utc(at) - _history_window(config)
     found: dict[str, CustomerContext] = {}
     for part in chunks(sorted(set(customer_ids)), 500):
+        # Columns, not ORM objects: a campaign chunk reads 500 profiles, consents and preferences.
+        c = customers.Customer
+        profiles: dict[str, Any]
         if len(part) == 1:  # one decision: the profile is usually in the session already
-            one = session.get(customers.Customer, part[0])
+            one = session.get(c, part[0])
             profiles = {one.id: one} if one is not None else {}
         else:
-            profiles = {c.id: c for c in session.scalars(
-                select(customers.Customer).where(customers.Customer.id.in_(part)))}
+            profiles = {row.id: row for row in session.execute(select(c.id, c.timezone, c.traits).where(c.id.in_(part)))}
         kinds: dict[str, dict[str, list[str]]] = {cid: {} for cid in profiles}
         for cid, kind, value in session.execute(select(
                 customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
@@ -92,13 +94,16 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
                 for value in kinds[cid].get(kind, []):
                     hashes.setdefault(address_hash(kind, value), []).append((cid, kind))
         suppressions: dict[str, list[ActiveSuppression]] = {cid: [] for cid in profiles}
-        for s in session.scalars(select(Suppression).where(Suppression.value_hash.in_(list(hashes)))):
-            if s.expires_at is not None and s.expires_at <= at:
+        for s in session.execute(select(Suppression.value_hash, Suppression.expires_at, Suppression.channel,
+                                        Suppression.reason, Suppression.purpose)
+                                 .where(Suppression.value_hash.in_(list(hashes)))):
+            expires_at = as_utc(s.expires_at) if s.expires_at is not None else None
+            if expires_at is not None and expires_at <= at:
                 continue
             for cid, kind in hashes[s.value_hash]:
                 channels = [s.channel] if s.channel else list(ADDRESS_CHANNELS.get(kind, [None]))
                 for channel in channels:
-                    suppressions[cid].append(ActiveSuppression(s.reason, channel, s.purpose, s.expires_at))
+                    suppressions[cid].append(ActiveSuppression(s.reason, channel, s.purpose, expires_at))
         # Consents and sends recorded under profiles merged into these ones count for them too.
         root = {cid: cid for cid in profiles}
         frontier = list(profiles)
@@ -109,10 +114,12 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
             root.update({child: root[parent] for child, parent in children})
         owners = list(root)
         consents: dict[str, dict[tuple[str, str, str], ConsentState]] = {cid: {} for cid in profiles}
-        for c in session.scalars(select(Consent).where(Consent.customer_id.in_(owners))
+        for k in session.execute(select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.topic,
+                                        Consent.state, Consent.source, Consent.updated_at)
+                                 .where(Consent.customer_id.in_(owners))
                                  .order_by(Consent.updated_at, Consent.id)):  # the newest wins
-            consents[root[c.customer_id]][(c.channel, c.purpose, c.topic)] = ConsentState(
-                c.state, c.source, c.updated_at)
+            consents[root[k.customer_id]][(k.channel, k.purpose, k.topic)] = ConsentState(
+                k.state, k.source, as_utc(k.updated_at))
         contacts: dict[str, list[Contact]] = {cid: [] for cid in profiles}
         for row in session.execute(select(ContactLedger.customer_id, ContactLedger.sent_at, ContactLedger.channel,
                                           ContactLedger.purpose, ContactLedger.communication)
@@ -120,8 +127,9 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
                                           ContactLedger.status != "released")
                                    .order_by(ContactLedger.sent_at)):
             contacts[root[row[0]]].append(Contact(row[1], row[2], row[3], row[4]))
-        preferences = {p.customer_id: p for p in session.scalars(
-            select(ContactPreference).where(ContactPreference.customer_id.in_(part)))}
+        preferences = {p.customer_id: p for p in session.execute(
+            select(ContactPreference.customer_id, ContactPreference.preferred_channel, ContactPreference.frequency)
+            .where(ContactPreference.customer_id.in_(part)))}
         for cid, customer in profiles.items():
             traits = customer.traits or {}
             preference = preferences.get(cid)
