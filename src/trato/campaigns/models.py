@@ -65,7 +65,9 @@ class CampaignRecipient(Base):
     __tablename__ = "campaign_recipients"
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id"),
-        Index("ix_campaign_recipients_state", "campaign_id", "state", "customer_id"),
+        # Chunks take the next pending recipients in id order: a range of this index, not a sort of
+        # every pending recipient for each chunk (a million of them at the start of a big campaign).
+        Index("ix_campaign_recipients_queue", "campaign_id", "state", "id"),
         # Recipients follow their messages' states, found by message id.
         Index("ix_campaign_recipients_message", "message_id"),
     )

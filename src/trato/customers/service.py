@@ -363,9 +363,14 @@ def record_events(session: Session, *, rows: list[dict[str, Any]]) -> int:
     (``rows`` are full event rows for profiles already resolved): a (source, message_id) already
     stored or repeated is skipped, and counts, last-seen and rollups follow. Returns how many went in."""
     seen: set[tuple[str, str]] = set()
-    for part in chunks([r["message_id"] for r in rows], 500):
-        seen.update((source, message) for source, message in session.execute(
-            select(Event.source_id, Event.message_id).where(Event.message_id.in_(part))))
+    by_source: dict[str, list[str]] = {}
+    for r in rows:
+        by_source.setdefault(r["source_id"], []).append(r["message_id"])
+    for source_id, message_ids in by_source.items():  # (source, message id) is the unique index: use all of it
+        for part in chunks(message_ids, 500):
+            seen.update((source, message) for source, message in session.execute(
+                select(Event.source_id, Event.message_id).where(Event.source_id == source_id,
+                                                                Event.message_id.in_(part))))
     fresh = []
     for row in rows:
         if (row["source_id"], row["message_id"]) not in seen:
