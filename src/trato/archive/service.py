@@ -466,18 +466,38 @@ def append_prepared(session: Session, rows: list[dict[str, Any]]) -> list[str]:
     return [r["id"] for r in rows]
 
 
+def _record_known_statuses(session: Session, items: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`record_statuses` when the caller knows each entry id and has no details to keep
+    (a bulk send's "accepted"): nothing to look up first; the entry's status moves only forward."""
+    now = utcnow()
+    rows = [{"entry_id": i["entry_id"], "status": i["status"], "at": as_utc(i["at"]),
+             "provider_id": i.get("provider_id"), "details": None, "recorded_at": now} for i in items]
+    conn = session.connection()
+    conn.execute(insert_for(session)(ArchiveStatus.__table__).on_conflict_do_nothing(
+        index_elements=["entry_id", "status", "at"]), rows)
+    conn.execute(update(_ENTRIES).where(
+        _ENTRIES.c.id == bindparam("b_id"),
+        _ENTRIES.c.status_at.is_(None) | (_ENTRIES.c.status_at <= bindparam("b_at"))).values(
+        status=bindparam("b_status"), status_at=bindparam("b_at")),
+        [{"b_id": r["entry_id"], "b_status": r["status"], "b_at": r["at"]} for r in rows])
+
+
 def _chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     return (items[start : start + size] for start in range(0, len(items), size))
 
 
 def record_statuses(session: Session, items: Sequence[Mapping[str, Any]]) -> None:
     """Many delivery states at once (bulk sends): each item has message_id, status, at and
-    optionally provider_id and details; like :func:`record_status`, a repeat changes nothing."""
+    optionally provider_id, details and entry_id (the archive entry, when the caller knows it);
+    like :func:`record_status`, a repeat changes nothing."""
     if not items:
         return
     for item in items:
         if item["status"] not in STATUSES:
             raise InvalidArchiveInput(f"unknown status {item['status']!r}", details={"field": "status"})
+    if all(i.get("entry_id") and i.get("details") is None for i in items):
+        _record_known_statuses(session, items)
+        return
     by_message: dict[str, tuple[str, Any, Any]] = {}
     for part in _chunked([i["message_id"] for i in items], 500):
         for entry_id, message_id, status_at, erased_at in session.execute(

@@ -85,7 +85,13 @@ def _configure(environment: dict[str, str]) -> None:
     global _environment
     if environment == _environment:
         return
+    import gc
+
     from trato.core import db
+
+    # This process only prepares chunks: thousands of short-lived dicts a chunk and no cycles worth
+    # chasing every 700 allocations (the default). Fewer young collections: ~8% less time a chunk.
+    gc.set_threshold(50_000, 50, 100)
 
     for key in [k for k in os.environ if k.startswith("TRATO_")]:
         del os.environ[key]

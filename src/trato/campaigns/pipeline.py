@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from trato.archive import chain
 from trato.archive import service as archive
 from trato.campaigns.models import Campaign, CampaignRecipient
 from trato.campaigns.tracking import Instrumenter
@@ -139,9 +140,24 @@ class Pending(NamedTuple):
     not_before: datetime | None
 
 
+class Logged(NamedTuple):
+    """A decision as the decision log keeps it (what travels back from a pool process: a Decision
+    with its reasons and zones is ten times slower to pickle)."""
+
+    outcome: str
+    channel: str | None
+    at: datetime | None
+    reasons: list[list[Any]]
+
+    def compact(self) -> list[list[Any]]:
+        return self.reasons
+
+
 @dataclass
 class Prepared:
-    """A chunk decided, rendered and archived in memory — everything :func:`write_chunk` stores."""
+    """A chunk decided, rendered and archived in memory — everything :func:`write_chunk` stores.
+    ``parts`` are each message's parts in the archive's serialisation (bytes pickle at memory speed;
+    :meth:`decoded_parts` gives them back for the adapters)."""
 
     updates: list[dict[str, Any]] = field(default_factory=list)
     logged: list[tuple[str, str, str, str, Any]] = field(default_factory=list)
@@ -149,7 +165,10 @@ class Prepared:
     archived: list[dict[str, Any]] = field(default_factory=list)
     reservations: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
-    parts: dict[str, dict[str, str | bytes]] = field(default_factory=dict)
+    parts: dict[str, bytes] = field(default_factory=dict)
+
+    def decoded_parts(self) -> dict[str, dict[str, str | bytes]]:
+        return {mid: chain.decode_parts(encoded) for mid, encoded in self.parts.items()}
 
 
     def only(self, recipient_ids: set[int], customer_of: dict[int, str]) -> Prepared:
@@ -218,7 +237,8 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
         decided: dict[str, Any] = {}
         for cid, decision in zip(due_now, decisions, strict=True):
             r = by_customer[cid]
-            out.logged.append((cid, communication.key, plan.purpose, plan.topic or "", decision))
+            out.logged.append((cid, communication.key, plan.purpose, plan.topic or "",
+                               Logged(decision.outcome, decision.channel, decision.at, decision.compact())))
             if decision.outcome == "send" and decision.channel:
                 sending.append((cid, decision.channel))
                 decided[cid] = decision
@@ -260,7 +280,7 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                              "decision": decision_json, "message_id": mid})
             out.reservations.append({"customer_id": cid, "channel": channel, "purpose": plan.purpose,
                                      "topic": plan.topic, "communication": communication.key, "sent_at": now})
-            out.parts[mid] = parts
+            out.parts[mid] = chain.encode_parts(parts)
             out.updates.append(_update(r, key, "queued", now=now, channel=channel, message=mid))
         out.messages.extend(messages)
         out.timeline.extend(bulk.timeline_rows(messages, {communication.id: communication.key}, now))
@@ -298,7 +318,7 @@ def process_chunk(session: Session, campaign: Campaign, rows: Sequence[Any], now
     """One chunk of pending recipients in the caller's unit of work; returns the queued message ids
     and their parts (handed to the adapters after commit)."""
     prepared = prepare_chunk(session, Plan.of(campaign), [Pending(*r) for r in rows], now)
-    return write_chunk(session, campaign, prepared, now), prepared.parts
+    return write_chunk(session, campaign, prepared, now), prepared.decoded_parts()
 
 
 def sync_recipients(session: Session, states: dict[str, str]) -> None:

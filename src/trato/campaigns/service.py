@@ -408,7 +408,7 @@ def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = p
                 if prepared is None:
                     prepared = pipeline.prepare_chunk(session, plan, rows, started)
                 message_ids = pipeline.write_chunk(session, campaign, prepared, started)
-            pipeline.deliver(message_ids, prepared.parts)
+            pipeline.deliver(message_ids, prepared.decoded_parts())
             done += 1
             if throttle:
                 eta = started + timedelta(seconds=60 * max(1, len(rows)) / throttle)

@@ -206,7 +206,8 @@ def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> 
                 [{"b_id": r["id"], "b_provider": r["provider"], "b_pid": r["provider_message_id"]} for r in accepted])
             session.execute(EVENTS.insert(), [{"message_id": r["id"], "state": "accepted", "at": now, "details": {
                 "provider": r["provider"], "provider_message_id": r["provider_message_id"]}} for r in accepted])
-            archive.record_statuses(session, [{"message_id": r["id"], "status": "accepted", "at": now,
+            archive.record_statuses(session, [{"message_id": r["id"], "entry_id": r["archive_entry_id"],
+                                               "status": "accepted", "at": now,
                                                "provider_id": r["provider_message_id"]} for r in accepted])
             _count_as_sent(session, accepted, keys, now)
         for r, _error in ambiguous:
