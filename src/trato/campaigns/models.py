@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trato.core.clock import utcnow
@@ -68,8 +68,10 @@ class CampaignRecipient(Base):
         # Chunks take the next pending recipients in id order: a range of this index, not a sort of
         # every pending recipient for each chunk (a million of them at the start of a big campaign).
         Index("ix_campaign_recipients_queue", "campaign_id", "state", "id"),
-        # Recipients follow their messages' states, found by message id.
-        Index("ix_campaign_recipients_message", "message_id"),
+        # Recipients follow their messages' states, found by message id (only those that have one:
+        # see ix_customers_merged_into_id for why a mostly-NULL column gets a partial index).
+        Index("ix_campaign_recipients_message", "message_id", sqlite_where=text("message_id IS NOT NULL"),
+              postgresql_where=text("message_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trato.core.clock import utcnow
@@ -18,6 +18,11 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         Index("ix_customers_search_name", "search_name", postgresql_ops={"search_name": "varchar_pattern_ops"}),
+        # Only merged profiles are indexed: almost every profile has NULL here, and with a full index
+        # SQLite's statistics (PRAGMA optimize) say "a million rows per key" and the planner scans
+        # every customer to find the few merged into a chunk of 500 — half a second per chunk.
+        Index("ix_customers_merged_into_id", "merged_into_id", sqlite_where=text("merged_into_id IS NOT NULL"),
+              postgresql_where=text("merged_into_id IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -46,7 +51,7 @@ class Customer(Base):
     last_channel: Mapped[str | None] = mapped_column(String(32))
 
     # A merged profile stays, pointing at the survivor, so that an unmerge can bring it back.
-    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
     merged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
