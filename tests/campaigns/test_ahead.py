@@ -72,12 +72,12 @@ def test_a_chunk_prepared_ahead_leaves_out_what_was_taken_meanwhile(campaign_wor
         prepared = pipeline.prepare_chunk(s, plan, rows, now)
     assert len(rows) == 12 and len(prepared.messages) == 12
     with unit_of_work() as s:  # another runner takes the first five meanwhile
-        first = pipeline.Prepared.only(prepared, {r.id for r in rows[:5]}, {r.id: r.customer_id for r in rows})
+        first = prepared.only({r.id for r in rows[:5]})
         pipeline.write_chunk(s, s.get(Campaign, campaign_id), first, now)
     with unit_of_work() as s:
         keep = pipeline.still_pending(s, campaign_id, [r.id for r in rows])
         assert keep == {r.id for r in rows[5:]}
-        rest = prepared.only(keep, {r.id: r.customer_id for r in rows})
+        rest = prepared.only(keep)
         assert len(rest.messages) == len(rest.archived) == len(rest.parts) == 7
         assert {m["customer_id"] for m in rest.messages}.isdisjoint({r.customer_id for r in rows[:5]})
         pipeline.write_chunk(s, s.get(Campaign, campaign_id), rest, now)
@@ -91,3 +91,36 @@ def launched_not_run(campaign_id: str) -> None:
 
     with mock.patch("trato.campaigns.service._enqueue_after_commit"):
         launch(campaign_id)
+
+
+def test_a_customer_contacted_between_deciding_and_writing_is_decided_again(campaign_world: dict[str, Any]) -> None:
+    """A single send books the customer's last allowed contact while the chunk is being prepared:
+    the chunk leaves that customer pending and the next decision sees the cap."""
+    from trato.campaigns import pipeline, service
+    from trato.campaigns.models import Campaign
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session, unit_of_work
+    from trato.policy import service as policy
+
+    with unit_of_work() as s:
+        policy.create_cap(s, max_count=1, window_seconds=86400, channel="email", actor="test")
+    campaign_id = create(campaign_world, chunk_size=100)
+    launched_not_run(campaign_id)
+    now = utcnow()
+    with new_session(readonly=True) as s:
+        rows = pipeline.pending_after(s, campaign_id, after_id=0, limit=100, now=now)
+        prepared = pipeline.prepare_chunk(s, pipeline.Plan.of(s.get(Campaign, campaign_id)), rows, now)
+    assert len(prepared.messages) == 12
+    busy = rows[3].customer_id
+    with unit_of_work() as s:  # meanwhile: an alert to one of them takes the day's only e-mail
+        decision = policy.decide(s, customer_id=busy, communication="alert", purpose="transactional",
+                                 channels=["email"], reserve=True)
+        assert decision.outcome == "send"
+    with unit_of_work() as s:
+        ids = pipeline.write_chunk(s, s.get(Campaign, campaign_id), prepared, now)
+    assert len(ids) == 11 and pipeline.message_id(campaign_id, busy) not in ids
+    assert recipients(campaign_id)[busy].state == "pending"
+    assert service.run(campaign_id) == "waiting"  # the next chunk decides again: the cap holds,
+    found = recipients(campaign_id)            # so the campaign waits for the window to free
+    assert (found[busy].state, found[busy].reason) == ("pending", "capped") and found[busy].not_before is not None
+    assert Counter(r.state for r in found.values()) == Counter({"sent": 11, "pending": 1})

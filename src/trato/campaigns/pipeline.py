@@ -166,26 +166,33 @@ class Prepared:
     reservations: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     parts: dict[str, bytes] = field(default_factory=dict)
+    recipients: dict[int, str] = field(default_factory=dict)  # recipient id → customer id, the whole chunk
+    # Contacts each customer to be sent had in the cap windows when deciding: a customer contacted
+    # meanwhile (a single send between preparing and writing) is left pending and decided again.
+    contacts_seen: dict[str, int] = field(default_factory=dict)
+    at: datetime | None = None
 
     def decoded_parts(self) -> dict[str, dict[str, str | bytes]]:
         return {mid: chain.decode_parts(encoded) for mid, encoded in self.parts.items()}
 
 
-    def only(self, recipient_ids: set[int], customer_of: dict[int, str]) -> Prepared:
+    def only(self, recipient_ids: set[int]) -> Prepared:
         """The part of this chunk for these recipients (the rest were taken or stopped meanwhile)."""
-        if len(recipient_ids) == len(customer_of):
+        if len(recipient_ids) == len(self.recipients):
             return self
-        customers_kept = {customer_of[i] for i in recipient_ids}
-        messages = [m for m in self.messages if m["customer_id"] in customers_kept]
+        kept = {self.recipients[i] for i in recipient_ids}
+        messages = [m for m in self.messages if m["customer_id"] in kept]
         kept_messages = {m["id"] for m in messages}
         return Prepared(
             updates=[u for u in self.updates if u["b_id"] in recipient_ids],
-            logged=[item for item in self.logged if item[0] in customers_kept],
+            logged=[item for item in self.logged if item[0] in kept],
             messages=messages,
             archived=[a for a in self.archived if a["message_id"] in kept_messages],
-            reservations=[r for r in self.reservations if r["customer_id"] in customers_kept],
-            timeline=[t for t in self.timeline if t["customer_id"] in customers_kept],
-            parts={k: v for k, v in self.parts.items() if k in kept_messages})
+            reservations=[r for r in self.reservations if r["customer_id"] in kept],
+            timeline=[t for t in self.timeline if t["customer_id"] in kept],
+            parts={k: v for k, v in self.parts.items() if k in kept_messages},
+            recipients={i: c for i, c in self.recipients.items() if i in recipient_ids},
+            contacts_seen={c: n for c, n in self.contacts_seen.items() if c in kept}, at=self.at)
 
 
 def _update(r: Pending, variant: str | None, state: str, *, now: datetime | None, channel: str | None = None,
@@ -198,7 +205,7 @@ def _update(r: Pending, variant: str | None, state: str, *, now: datetime | None
 def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: datetime) -> Prepared:
     """Decide, render, instrument and archive-encode a chunk of recipients. Reads only: the
     costly part of a chunk, done outside the write transaction (or in another process)."""
-    out = Prepared()
+    out = Prepared(recipients={r.id: r.customer_id for r in rows}, at=now)
     groups: dict[str, list[str]] = {}
     by_customer = {r.customer_id: r for r in rows}
     for r in rows:
@@ -285,7 +292,26 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
         out.messages.extend(messages)
         out.timeline.extend(bulk.timeline_rows(messages, {communication.id: communication.key}, now))
     out.archived = archive.prepare_many(archived)
+    if out.messages:
+        sending = [m["customer_id"] for m in out.messages]
+        seen = policy.contact_counts(session, customer_ids=sending, config=config, at=now)
+        out.contacts_seen = {cid: seen.get(cid, 0) for cid in sending}
     return out
+
+
+def _contacted_meanwhile(session: Session, prepared: Prepared) -> Prepared:
+    """The prepared chunk without the customers someone else contacted since it was decided
+    (they stay pending: the next chunk decides them again, with that contact counted)."""
+    if not prepared.contacts_seen or prepared.at is None:
+        return prepared
+    customer_ids = list(prepared.contacts_seen)
+    policy.lock_customers(session, customer_ids)
+    now_counts = policy.contact_counts(session, customer_ids=customer_ids, config=policy.load_config(session),
+                                       at=prepared.at)
+    moved = {cid for cid, n in prepared.contacts_seen.items() if now_counts.get(cid, 0) != n}
+    if not moved:
+        return prepared
+    return prepared.only({rid for rid, cid in prepared.recipients.items() if cid not in moved})
 
 
 def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: datetime) -> list[str]:
@@ -293,6 +319,7 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
     archive append, the queued messages, their timeline entries and the recipients' states.
     Returns the queued message ids (handed to the adapters after commit)."""
     _at("decided")
+    prepared = _contacted_meanwhile(session, prepared)
     policy.log_decisions(session, prepared.logged)
     messages = prepared.messages
     for message, reservation_id, entry_id in zip(messages, policy.reserve_many(session, prepared.reservations),

@@ -386,7 +386,7 @@ def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = p
                 if ready is not None and ready[0]:
                     rows, prepared = ready
                     keep = pipeline.still_pending(session, campaign.id, [r.id for r in rows])
-                    prepared = prepared.only(keep, {r.id: r.customer_id for r in rows})
+                    prepared = prepared.only(keep)
                 else:
                     rows = [pipeline.Pending(*r) for r in pipeline.next_rows(session, campaign, started)]
                 if not rows:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, union_all, update
+from sqlalchemy import and_, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from trato.core import audit, i18n
@@ -424,6 +424,34 @@ def suppressed_holders(*, channel: str, purpose: str | None, at: datetime) -> An
 
 
 # -- bulk sends (campaigns) -----------------------------------------------------------------------
+
+
+def contact_counts(session: Session, *, customer_ids: Sequence[str], config: PolicyConfig,
+                   at: datetime) -> dict[str, int]:
+    """How many contacts (booked or sent) each customer has within the longest cap window: what a
+    bulk sender reads when deciding and again when it writes, to find customers contacted meanwhile."""
+    since = as_utc(at) - _history_window(config)
+    found: dict[str, int] = {}
+    for part in chunks(sorted(set(customer_ids)), 500):
+        found.update(session.execute(
+            select(ContactLedger.customer_id, func.count()).where(
+                ContactLedger.customer_id.in_(part), ContactLedger.sent_at > since,
+                ContactLedger.status != "released").group_by(ContactLedger.customer_id)).all())
+    return found
+
+
+def lock_customers(session: Session, customer_ids: Sequence[str]) -> None:
+    """:func:`_lock_customer` for many customers at once (in id order, so two bulk senders never
+    deadlock): from here to the commit no other decider books a contact for them."""
+    if session.get_bind().dialect.name != "postgresql" or not customer_ids:
+        return  # SQLite's BEGIN IMMEDIATE has already serialised every writer
+    ordered = sorted(set(customer_ids))
+    now = utcnow()
+    session.execute(insert_for(session)(ContactPreference).on_conflict_do_nothing(index_elements=["customer_id"]),
+                    [{"customer_id": cid, "frequency": "normal", "updated_at": now} for cid in ordered])
+    for part in chunks(ordered, 500):
+        session.execute(select(ContactPreference.customer_id).where(ContactPreference.customer_id.in_(part))
+                        .order_by(ContactPreference.customer_id).with_for_update())
 
 
 def reserve_many(session: Session, items: Sequence[dict[str, Any]]) -> list[int]:
