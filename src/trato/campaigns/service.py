@@ -9,10 +9,12 @@ Every change writes its audit row in the caller's unit of work; :func:`run` is t
 from __future__ import annotations
 
 import re
+import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,8 @@ from trato.customers import service as customers
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.policy import service as policy
+
+log = structlog.get_logger("trato.campaigns")
 
 MAX_CHUNK = 5000
 SAMPLE = 5
@@ -369,10 +373,16 @@ def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = p
     pipeline.deliver(leftovers, stale=stale)
     done = 0
     coming: Future[Any] | None = None
+    began, waited = time.perf_counter(), 0.0
     try:
         while True:
             started = utcnow()
-            ready = coming.result() if coming is not None else None
+            if coming is not None:
+                waiting_since = time.perf_counter()
+                ready = coming.result()
+                waited += time.perf_counter() - waiting_since
+            else:
+                ready = None
             coming = None
             with unit_of_work() as session:
                 campaign = session.get(Campaign, campaign_id, with_for_update=True)
@@ -422,6 +432,9 @@ def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = p
     finally:
         if coming is not None:
             coming.cancel()
+        # How the run went: with a preparation pool, a long wait means preparing is the slower half.
+        log.info("campaign run", campaign_id=campaign_id, chunks=done,
+                 seconds=round(time.perf_counter() - began, 2), waited_for_preparation=round(waited, 2))
 
 
 def running_ids(session: Session) -> list[str]:
