@@ -215,7 +215,10 @@ def worker(workers: Annotated[int, typer.Option(help="worker threads")] = 4) -> 
 
     registry.check_configuration()  # a bad TRATO_*_URL stops the worker naming it
     connect_domains()  # messages archived as their render context are rendered again to be sent
+    from trato.campaigns.tasks import queue_running
     from trato.core.queue import run_worker
+
+    queue_running()  # campaigns whose runs a stopped worker took with it go on now, not at the next sweep
 
     run_worker(workers)
 

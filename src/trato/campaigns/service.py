@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from trato.archive import service as archive
 from trato.audiences import service as audiences
-from trato.campaigns import pipeline
+from trato.campaigns import pipeline, runner
 from trato.campaigns.errors import (
     ApprovalRequired, CampaignNotFound, CampaignStateConflict, InvalidCampaign, SelfApproval,
 )
@@ -305,7 +305,7 @@ def launch(session: Session, *, campaign_id: str, actor: str) -> Campaign:
 def _enqueue_after_commit(session: Session, campaign_id: str, eta: datetime | None) -> None:
     from trato.campaigns import tasks
 
-    on_commit(session, lambda: tasks.enqueue(campaign_id, eta))
+    on_commit(session, lambda: tasks.start(campaign_id, eta))
 
 
 def pause(session: Session, *, campaign_id: str, actor: str) -> Campaign:
@@ -357,48 +357,13 @@ def progress(session: Session, *, campaign_id: str) -> dict[str, Any]:
 # -- the queued work ------------------------------------------------------------------------------
 
 
-def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = pipeline.STALE) -> str:
+def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta | None = None) -> str:
     """Process the campaign chunk by chunk until it is done, paused, cancelled or has to wait
-    (throttle, local times, deferrals: then it schedules itself). Safe to run twice and after a crash."""
-    with unit_of_work() as session:
-        leftovers = pipeline.left_behind(session, campaign_id)
-    pipeline.deliver(leftovers, stale=stale)
-    done = 0
-    while True:
-        started = utcnow()
-        with unit_of_work() as session:
-            campaign = session.get(Campaign, campaign_id, with_for_update=True)
-            if campaign is None:
-                return "missing"
-            if campaign.state == "scheduled" and campaign.send_at and campaign.send_at <= started:
-                campaign.state, campaign.started_at = "running", started
-            if campaign.state != "running":
-                return campaign.state
-            rows = pipeline.next_rows(session, campaign, started)
-            if not rows:
-                waiting = pipeline.next_due(session, campaign.id)
-                if waiting is not None:
-                    _enqueue_after_commit(session, campaign.id, waiting)
-                    return "waiting"
-                if pipeline.left_behind(session, campaign.id, limit=1):
-                    return "running"  # retries in flight: the delivery tasks finish them
-                campaign.state, campaign.finished_at, campaign.updated_at = "done", started, started
-                audit.record(session, actor="system", action="campaign.done", object_type="campaign",
-                             object_id=campaign.id, processed=campaign.processed)
-                return "done"
-            throttle = campaign.throttle_per_minute
-            message_ids, parts = pipeline.process_chunk(session, campaign, rows, started)
-        pipeline.deliver(message_ids, parts)
-        done += 1
-        if throttle:
-            eta = started + timedelta(seconds=60 * max(1, len(rows)) / throttle)
-            if eta > utcnow():
-                from trato.campaigns import tasks
-
-                tasks.enqueue(campaign_id, eta)
-                return "throttled"
-        if max_chunks is not None and done >= max_chunks:
-            return "running"
+    (throttle, local times, deferrals: then it schedules itself). Safe to run twice, on several
+    workers at once and after a crash; "busy" when the campaign has as many runs as may go at once
+    (see :mod:`trato.campaigns.runner`). ``stale``: how long a message must have been ``sending``
+    to be taken for a stopped worker's (``TRATO_CAMPAIGN_STALE_SECONDS``)."""
+    return runner.run(campaign_id, max_chunks=max_chunks, stale=stale)
 
 
 def running_ids(session: Session) -> list[str]:
