@@ -160,8 +160,11 @@ def _finish(campaign_id: str, stale: timedelta) -> str:
         free, due = pipeline.due_waiting(session, campaign.id, now)
         if free:
             return "more"
-        if due:
-            return "running"  # other runs hold the rest: the last of them to finish decides
+        if due:  # other runs hold the rest: the last of them to finish decides; should they have
+            # died with their worker, the rows are free again by the time this look comes
+            eta = now + stale + timedelta(seconds=1)
+            on_commit(session, lambda: _queue(campaign_id, eta))
+            return "running"
         waiting = pipeline.next_due(session, campaign.id)
         if waiting is not None:
             from trato.campaigns import tasks
