@@ -35,7 +35,6 @@ from trato.policy import service as policy
 RECIPIENTS = CampaignRecipient.__table__
 CAMPAIGNS = Campaign.__table__
 HOLDOUT = "holdout"
-STALE = timedelta(minutes=5)  # a message ``sending`` this long was left by a stopped worker (as delivery's sweep)
 # Where a delivery message's state leaves its recipient.
 RECIPIENT_STATE = {"accepted": "sent", "delivered": "sent", "read": "sent", "bounced": "sent",
                    "possibly_sent": "possibly_sent", "failed": "failed", "dead": "failed", "refused": "failed"}

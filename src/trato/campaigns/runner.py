@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-import structlog
 from sqlalchemy import text
 
 from trato.campaigns import pipeline
@@ -33,7 +32,6 @@ from trato.core.clock import utcnow
 from trato.core.db import get_engine, new_session, on_commit, unit_of_work
 from trato.core.settings import get_settings
 
-log = structlog.get_logger("trato.campaigns")
 # First key of PostgreSQL's two-key advisory locks: "trato campaign runs" (the ingest folder uses 7_320_301).
 LOCK_SPACE = 7_320_302
 LEFT_BEHIND_PAGE = 1000

@@ -26,7 +26,7 @@ from trato.content import service as content
 from trato.core import audit
 from trato.core.channels import CHANNELS
 from trato.core.clock import as_utc, utcnow
-from trato.core.db import on_commit, unit_of_work
+from trato.core.db import on_commit
 from trato.core.errors import TratoError
 from trato.core.ids import new_id
 from trato.customers import service as customers
