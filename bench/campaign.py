@@ -304,9 +304,10 @@ def main() -> None:
         peaks = [rss_mb(p.pid, "VmHWM") for p in processes]
     finally:
         stop_workers(processes)
-        if processes:  # the bench's queue, results, circuits and rate limits in Redis
+        if processes:  # the bench's queue, schedule and results, and providers' circuits and limits, in Redis
             import redis
 
+            huey.storage.flush_all()
             client = redis.Redis.from_url(redis_url)
             keys = list(client.scan_iter(match=f"*{queue_name}*"))
             if keys:
