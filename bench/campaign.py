@@ -16,8 +16,8 @@ run, over the first ``--baseline`` customers) and the ratio (target ≥ 25 %), t
 at each tenth of the run and at its peak (it must stay flat), and whether the archive verifies.
 
 With ``--workers N`` (``--db postgresql`` and ``TRATO_REDIS_URL=redis://127.0.0.1:6379/<db>``) the
-chunks are not run in this process: N real ``trato worker`` processes are started (sandbox e-mail
-provider, ``TRATO_CAMPAIGN_PARALLELISM=N``), the launch queues N runs in Redis, and this process
+chunks are not run in this process: N real ``trato worker`` processes are started (one thread each,
+sandbox e-mail provider, ``TRATO_CAMPAIGN_PARALLELISM=N``), the launch queues N runs in Redis, and this process
 polls the progress until the campaign is done. The same figures are printed, with the workers'
 resident memory (from /proc/<pid>/status) at each tenth and their peaks.
 """
@@ -83,8 +83,10 @@ def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
     return 0.0
 
 
-def start_workers(count: int, env: dict[str, str], threads: int = 2) -> list[subprocess.Popen[bytes]]:
-    """``count`` `trato worker` processes, returned once each one's consumer threads are up."""
+def start_workers(count: int, env: dict[str, str], threads: int = 1) -> list[subprocess.Popen[bytes]]:
+    """``count`` `trato worker` processes, returned once each one's consumer threads are up. One
+    thread each: a run holds its thread, so the N runs go one to each process (with more threads
+    two runs may share a process, and its interpreter lock)."""
     started = [subprocess.Popen([sys.executable, "-m", "trato", "worker", "--workers", str(threads)], env=env)
                for _ in range(count)]
     deadline = time.monotonic() + 120
