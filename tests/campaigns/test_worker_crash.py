@@ -33,7 +33,7 @@ from tests.delivery.conftest import approve_communication
 from tests.delivery.smtp_peer import free_port
 
 REDIS_URL = os.environ.get("TRATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-PEOPLE, CHUNK, STALE_SECONDS = 200, 20, 2
+PEOPLE, CHUNK, STALE_SECONDS = 200, 20, 1
 
 
 @dataclass
@@ -120,6 +120,12 @@ def workers(shared_queue: dict[str, str], tmp_path: Path) -> Iterator[Callable[[
             process.kill()
             process.wait(5)
         process.log.close()  # type: ignore[attr-defined]
+
+
+def consuming(process: subprocess.Popen[bytes]) -> bool:
+    """The worker's queue consumer is up: its worker and scheduler threads beside the main one."""
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    return int(status.split("Threads:")[1].split()[0]) >= 3
 
 
 def logs(processes: list[Any]) -> str:
@@ -235,6 +241,8 @@ def test_two_workers_on_one_campaign_and_one_killed_the_other_finishes(
     processes = [workers(), workers()]
     handler, port = peer
     campaign_id, people = mail_campaign(port)
+    for process in processes:  # both take a run: neither may be still starting when the other is done
+        wait_for(lambda process=process: consuming(process), processes, "the workers to start")
     launch(campaign_id)  # two runs: one in each worker (one thread each)
 
     def both_at_work() -> bool:
