@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/campaign.py [--customers 1000000] [--db sqlite|postgresql] [--chunk 500]
                                        [--baseline 50000] [--path /tmp/trato-campaign.db] [--reuse]
+                                       [--workers N] [--pg-database trato_bench_segments]
 
 Generates ``--customers`` profiles with an e-mail address and marketing consent (straight through
 the driver, as bench/segments.py does), an approved marketing e-mail of about 2 KB of MJML with
@@ -13,6 +14,12 @@ chunk) and the sandbox provider. Printed: messages per second end to end (target
 bare loop's rate (render the same template for the same customers and insert the rows; the same
 run, over the first ``--baseline`` customers) and the ratio (target ≥ 25 %), the resident memory
 at each tenth of the run and at its peak (it must stay flat), and whether the archive verifies.
+
+With ``--workers N`` (``--db postgresql`` and ``TRATO_REDIS_URL=redis://127.0.0.1:6379/<db>``) the
+chunks are not run in this process: N real ``trato worker`` processes are started (one thread each,
+sandbox e-mail provider, ``TRATO_CAMPAIGN_PARALLELISM=N``), the launch queues N runs in Redis, and this process
+polls the progress until the campaign is done. The same figures are printed, with the workers'
+resident memory (from /proc/<pid>/status) at each tenth and their peaks.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
+import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +73,14 @@ CATALOG = {plan: [{"sku": f"{plan}-{i}", "name": f"Producto {plan} {i}", "price"
                   for i in range(1, 4)] for plan in ("gold", "silver", "bronze", "free")}
 
 
-def rss_mb(pid: int | str = "self") -> float:
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:  # the process is gone
+        return 0.0
+    for line in lines:
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
     return 0.0
 
 
@@ -79,6 +90,39 @@ def pool_rss_mb() -> float:
 
     found = getattr(ahead._pool, "_processes", None) or {}
     return sum(rss_mb(pid) for pid in list(found))
+
+
+def start_workers(count: int, env: dict[str, str], threads: int = 1) -> list[subprocess.Popen[bytes]]:
+    """``count`` `trato worker` processes, returned once each one's consumer threads are up. One
+    thread each: a run holds its thread, so the N runs go one to each process (with more threads
+    two runs may share a process, and its interpreter lock)."""
+    started = [subprocess.Popen([sys.executable, "-m", "trato", "worker", "--workers", str(threads)], env=env)
+               for _ in range(count)]
+    deadline = time.monotonic() + 120
+    for process in started:
+        while _threads(process.pid) <= threads and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"a worker exited at start (code {process.returncode})")
+            time.sleep(0.1)
+    return started
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def add_consents(url: str, customers: int, dialect: str) -> None:
@@ -176,7 +220,18 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=50_000)
     parser.add_argument("--path", type=Path, default=Path("/tmp/trato-campaign.db"))
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="run the chunks in N `trato worker` processes (PostgreSQL and TRATO_REDIS_URL)")
+    parser.add_argument("--pg-database", default=segments.PG_DB,
+                        help="the PostgreSQL database to (re)create; another name leaves others' runs alone")
     args = parser.parse_args()
+    redis_url = os.environ.get("TRATO_REDIS_URL", "")
+    if args.workers and (args.db != "postgresql" or not redis_url.startswith("redis://")):
+        parser.error("--workers needs --db postgresql and TRATO_REDIS_URL=redis://127.0.0.1:6379/<db>")
+    segments.PG_DB = args.pg_database
+    queue_name = f"trato-bench-{uuid.uuid4().hex[:8]}"
+    if args.workers:
+        os.environ.update(TRATO_QUEUE_NAME=queue_name, TRATO_CAMPAIGN_PARALLELISM=str(args.workers))
     print(f"generating {args.customers:,} customers on {args.db}", flush=True)
     if args.db == "sqlite":
         url = segments.prepare_sqlite(args.path, customers=args.customers, events=0, reuse=args.reuse)
@@ -203,6 +258,10 @@ def main() -> None:
     for channel in CHANNELS:
         registry.use(channel, sandbox)
     huey.immediate = False
+    if args.workers:
+        from huey.storage import RedisStorage
+
+        huey.storage = RedisStorage(name=queue_name, url=redis_url)  # where the workers look
     communication_id, segment_id = setup()
     baseline_n = min(args.baseline, args.customers)
     print(f"bare loop (render + insert) over {baseline_n:,} customers …", flush=True)
@@ -214,43 +273,80 @@ def main() -> None:
                                            chunk_size=args.chunk, data={"recommendations": CATALOG})
         service.approve(s, campaign_id=campaign.id, actor="bench:reviewer")
         campaign_id = campaign.id
-    start_rss = rss_mb()
+    processes: list[subprocess.Popen[bytes]] = []
+    if args.workers:
+        env = {**os.environ, "TRATO_DATABASE_URL": url, "TRATO_EMAIL_URL": "sandbox://?keep=100",
+               "TRATO_LOG_LEVEL": "WARNING"}
+        print(f"starting {args.workers} worker processes (queue {queue_name} in Redis) …", flush=True)
+        processes = start_workers(args.workers, env)
+
+    def memory() -> float:  # the workers' together, or this process's and its preparation pool's
+        return sum(rss_mb(p.pid) for p in processes) if processes else rss_mb() + pool_rss_mb()
+
+    start_rss = memory()
     started = time.perf_counter()
     with unit_of_work() as s:
         service.launch(s, campaign_id=campaign_id, actor="bench:author")
     launched = time.perf_counter() - started
     print(f"launched (snapshot + recipients) in {launched:.1f} s", flush=True)
-    marks, next_mark = [], args.customers / 10
+    marks: list[tuple[int, float, list[float]]] = []
+    next_mark = args.customers / 10
+    state = "running"
     outcome: list[str] = []
     runner = threading.Thread(target=lambda: outcome.append(service.run(campaign_id)))
-    runner.start()  # the whole run in one call, as a worker runs it; progress read beside it
-    while runner.is_alive():
-        runner.join(0.25)
-        with new_session(readonly=True) as s:
-            processed = service.get_campaign(s, campaign_id).processed
-        if processed >= next_mark or (not runner.is_alive() and (not marks or marks[-1][0] != processed)):
-            elapsed = time.perf_counter() - started
-            pool_mb = pool_rss_mb()
-            marks.append((processed, rss_mb() + pool_mb, pool_mb))
-            print(f"  {processed:,} processed, {processed / elapsed:,.0f}/s, RSS {marks[-1][1]:.0f} MB", flush=True)
-            while next_mark <= processed:
+    if not processes:
+        runner.start()
+    try:
+        while state in ("running", "busy"):
+            if processes:
+                time.sleep(0.2)
+                if any(p.poll() is not None for p in processes):
+                    raise SystemExit("a worker exited during the campaign")
+                with new_session(readonly=True) as s:
+                    state = service.get_campaign(s, campaign_id).state
+            else:  # the whole run in one call, as a worker runs it (chunks prepared ahead); progress read beside it
+                runner.join(0.25)
+                state = "running" if runner.is_alive() else (outcome[0] if outcome else "failed")
+            with new_session(readonly=True) as s:
+                processed = service.get_campaign(s, campaign_id).processed
+            while processed >= next_mark:
+                elapsed = time.perf_counter() - started
+                marks.append((processed, memory(), [rss_mb(p.pid) for p in processes]))
+                each = f" ({' + '.join(f'{mb:.0f}' for mb in marks[-1][2])})" if processes else ""
+                print(f"  {processed:,} processed, {processed / elapsed:,.0f}/s, RSS {marks[-1][1]:.0f} MB{each}",
+                      flush=True)
                 next_mark += args.customers / 10
-    state = outcome[0] if outcome else "failed"
-    elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        peaks = [rss_mb(p.pid, "VmHWM") for p in processes]
+    finally:
+        stop_workers(processes)
+        if processes:  # the bench's queue, schedule and results, and providers' circuits and limits, in Redis
+            import redis
+
+            huey.storage.flush_all()
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"*{queue_name}*"))
+            if keys:
+                client.delete(*keys)
     with new_session(readonly=True) as s:
         found = service.progress(s, campaign_id=campaign_id)
     sent = found["states"].get("sent", 0)
     rate = sent / elapsed
-    # This process's peak plus the pool's largest sample (its processes are alive until exit).
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + max((p for _, _, p in marks), default=0)
-    from trato.campaigns import ahead
+    if processes:
+        peak = sum(peaks)
+        where = f"{args.workers} worker processes"
+    else:  # this process's peak and its preparation pool's (alive until exit: their high-water marks)
+        from trato.campaigns import ahead
 
-    print(f"chunks prepared ahead by {ahead.processes()} process(es) beside the runner")
+        pool = list(getattr(ahead._pool, "_processes", None) or {})
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + sum(rss_mb(p, "VmHWM") for p in pool)
+        where = f"this process and {len(pool)} preparing ahead"
     print(f"\ncampaign {state}: {sent:,} sent of {found['total']:,} in {elapsed:.1f} s → {rate:,.0f} messages/s "
-          f"end to end (target ≥ 3,300)")
+          f"end to end with {where} (target ≥ 3,300)")
     print(f"bare render + insert loop: {bare:,.0f} messages/s; ratio {rate / bare:.1%} (target ≥ 25%)")
-    print(f"resident memory: {start_rss:.0f} MB at launch, "
-          + ", ".join(f"{mb:.0f}" for _, mb, _ in marks) + f" MB at each tenth; peak {peak:.0f} MB")
+    print(f"resident memory ({'the workers together' if processes else 'this process'}): {start_rss:.0f} MB at "
+          "launch, " + ", ".join(f"{mb:.0f}" for _, mb, _ in marks) + f" MB at each tenth; peak {peak:.0f} MB"
+          + (f" ({' + '.join(f'{mb:.0f}' for mb in peaks)})" if processes else ""))
     with new_session(readonly=True) as s:
         report = archive.verify(s)
     print(f"archive verify: {'ok' if report.ok else report.problem} ({report.checked:,} entries)")

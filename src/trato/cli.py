@@ -215,7 +215,15 @@ def worker(workers: Annotated[int, typer.Option(help="worker threads")] = 4) -> 
 
     registry.check_configuration()  # a bad TRATO_*_URL stops the worker naming it
     connect_domains()  # messages archived as their render context are rendered again to be sent
+    from trato.campaigns.tasks import queue_running
     from trato.core.queue import run_worker
+
+    try:
+        queue_running()  # campaigns whose runs a stopped worker took with it go on now, not at the next sweep
+    except Exception as exc:  # the database not reachable yet: the sweep queues them in a few minutes
+        from rich.markup import escape
+
+        err.print(f"[yellow]running campaigns not queued at start: {escape(str(exc))}[/yellow]")
 
     run_worker(workers)
 

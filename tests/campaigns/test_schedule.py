@@ -63,9 +63,20 @@ def test_quiet_hours_defer_and_a_scheduled_campaign_waits_for_its_time(campaign_
 def test_throttle_sends_one_minutes_worth_and_schedules_the_rest(campaign_world: dict[str, Any]) -> None:
     from trato.campaigns import service
 
+    from sqlalchemy import update
+
+    from trato.campaigns.models import Campaign
+    from trato.core.db import unit_of_work
+
     campaign_id = create(campaign_world, throttle_per_minute=5)
     launch(campaign_id)
     assert len(campaign_world["sandbox"].sent) == 5
+    # Within the minute another run (the sweep's, another worker's) sends nothing: the pace is the campaign's.
+    assert service.run(campaign_id) == "throttled"
+    assert len(campaign_world["sandbox"].sent) == 5
+    with unit_of_work() as s:  # a minute later
+        s.execute(update(Campaign).where(Campaign.id == campaign_id).values(
+            paced_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
     assert service.run(campaign_id) == "throttled"  # the next minute's worth, then waits again
     assert len(campaign_world["sandbox"].sent) == 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -116,6 +117,9 @@ def send(campaign_id: CampaignId) -> None:
             with new_session(readonly=True) as session:
                 found = service.progress(session, campaign_id=campaign_id)
             bar.update(task, total=found["total"], completed=found["processed"], rate=f"{found['rate']:,.0f}/s")
+            if outcome == "busy" and found["state"] == "running":
+                time.sleep(0.5)  # workers hold every runner slot: show their progress
+                continue
             if outcome != "running":
                 break
     console.print(_status_line(found))

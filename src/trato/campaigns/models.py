@@ -42,6 +42,8 @@ class Campaign(Base):
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     local_time: Mapped[str | None] = mapped_column(String(5))  # "HH:MM" in each recipient's zone
     throttle_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # A throttled campaign's next chunk starts no earlier than this, whichever run takes it.
+    paced_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     chunk_size: Mapped[int] = mapped_column(Integer, default=500)
     utm: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     conversion_event: Mapped[str | None] = mapped_column(String(200))

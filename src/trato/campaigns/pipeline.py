@@ -35,8 +35,8 @@ from trato.delivery import bulk
 from trato.policy import service as policy
 
 RECIPIENTS = CampaignRecipient.__table__
+CAMPAIGNS = Campaign.__table__
 HOLDOUT = "holdout"
-STALE = timedelta(minutes=5)  # a message ``sending`` this long was left by a stopped worker (as delivery's sweep)
 # Where a delivery message's state leaves its recipient.
 RECIPIENT_STATE = {"accepted": "sent", "delivered": "sent", "read": "sent", "bounced": "sent",
                    "possibly_sent": "possibly_sent", "failed": "failed", "dead": "failed", "refused": "failed"}
@@ -334,8 +334,7 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
                 variant=bindparam("b_variant"), state=bindparam("b_state"), channel=bindparam("b_channel"),
                 reason=bindparam("b_reason"), message_id=bindparam("b_message"), not_before=bindparam("b_nb"),
                 processed_at=bindparam("b_at")), prepared.updates)
-    campaign.processed += sum(1 for u in prepared.updates if u["b_state"] != "pending")
-    campaign.updated_at = now
+    count_processed(session, campaign, sum(1 for u in prepared.updates if u["b_state"] != "pending"), now)
     _at("before_commit")
     return [m["id"] for m in messages]
 
@@ -376,12 +375,41 @@ def left_behind(session: Session, campaign_id: str, limit: int = 500) -> list[st
         .limit(limit)))
 
 
+def queued_page(session: Session, campaign_id: str, *, after: int, limit: int) -> list[tuple[int, str]]:
+    """(recipient id, message id) of ``queued`` recipients past ``after``: :func:`left_behind` page by page."""
+    return [(rid, mid) for rid, mid in session.execute(select(RECIPIENTS.c.id, RECIPIENTS.c.message_id).where(
+        RECIPIENTS.c.campaign_id == campaign_id, RECIPIENTS.c.state == "queued", RECIPIENTS.c.id > after)
+        .order_by(RECIPIENTS.c.id).limit(limit))]
+
+
+def _due(campaign_id: str, now: datetime) -> Any:
+    return select(RECIPIENTS.c.id, RECIPIENTS.c.customer_id, RECIPIENTS.c.variant, RECIPIENTS.c.not_before).where(
+        RECIPIENTS.c.campaign_id == campaign_id, RECIPIENTS.c.state == "pending",
+        (RECIPIENTS.c.not_before.is_(None)) | (RECIPIENTS.c.not_before <= now)).order_by(RECIPIENTS.c.id)
+
+
 def next_rows(session: Session, campaign: Campaign, now: datetime) -> list[Any]:
-    return list(session.execute(select(RECIPIENTS.c.id, RECIPIENTS.c.customer_id, RECIPIENTS.c.variant,
-                                       RECIPIENTS.c.not_before).where(
-        RECIPIENTS.c.campaign_id == campaign.id, RECIPIENTS.c.state == "pending",
-        (RECIPIENTS.c.not_before.is_(None)) | (RECIPIENTS.c.not_before <= now))
-        .order_by(RECIPIENTS.c.id).limit(min(campaign.chunk_size, campaign.throttle_per_minute or campaign.chunk_size))))
+    """Claim the next chunk of due pending recipients until the caller's unit of work ends. On
+    PostgreSQL rows that another run has claimed are skipped (``FOR UPDATE SKIP LOCKED``), so runs
+    on several workers take different recipients; SQLite has one writer at a time anyway."""
+    size = min(campaign.chunk_size, campaign.throttle_per_minute or campaign.chunk_size)
+    return list(session.execute(_due(campaign.id, now).limit(size).with_for_update(skip_locked=True)))
+
+
+def due_waiting(session: Session, campaign_id: str, now: datetime) -> tuple[bool, bool]:
+    """(any due pending recipient no run holds, any due pending recipient at all)."""
+    free = session.execute(_due(campaign_id, now).limit(1).with_for_update(skip_locked=True)).first()
+    if free is not None:
+        return True, True
+    return False, session.execute(_due(campaign_id, now).limit(1)).first() is not None
+
+
+def count_processed(session: Session, campaign: Campaign, count: int, now: datetime) -> None:
+    """Add a chunk's processed recipients to the campaign's counter in the database, not to the row
+    as read: runs on other workers add theirs at the same time."""
+    session.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign.id).values(
+        processed=CAMPAIGNS.c.processed + count, updated_at=now))
+    session.expire(campaign, ["processed", "updated_at"])
 
 
 def pending_after(session: Session, campaign_id: str, *, after_id: int, limit: int, now: datetime) -> list[Pending]:
@@ -399,7 +427,7 @@ def still_pending(session: Session, campaign_id: str, recipient_ids: list[int]) 
         return set()
     return set(session.scalars(select(RECIPIENTS.c.id).where(
         RECIPIENTS.c.campaign_id == campaign_id, RECIPIENTS.c.id.in_(recipient_ids),
-        RECIPIENTS.c.state == "pending").with_for_update()))
+        RECIPIENTS.c.state == "pending").with_for_update(skip_locked=True)))  # held by another run: not ours
 
 
 def next_due(session: Session, campaign_id: str) -> datetime | None:

@@ -9,18 +9,15 @@ Every change writes its audit row in the caller's unit of work; :func:`run` is t
 from __future__ import annotations
 
 import re
-import time
-from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from trato.archive import service as archive
 from trato.audiences import service as audiences
-from trato.campaigns import ahead, pipeline
+from trato.campaigns import pipeline, runner
 from trato.campaigns.errors import (
     ApprovalRequired, CampaignNotFound, CampaignStateConflict, InvalidCampaign, SelfApproval,
 )
@@ -29,15 +26,13 @@ from trato.content import service as content
 from trato.core import audit
 from trato.core.channels import CHANNELS
 from trato.core.clock import as_utc, utcnow
-from trato.core.db import on_commit, unit_of_work
+from trato.core.db import on_commit
 from trato.core.errors import TratoError
 from trato.core.ids import new_id
 from trato.customers import service as customers
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.policy import service as policy
-
-log = structlog.get_logger("trato.campaigns")
 
 MAX_CHUNK = 5000
 SAMPLE = 5
@@ -310,7 +305,7 @@ def launch(session: Session, *, campaign_id: str, actor: str) -> Campaign:
 def _enqueue_after_commit(session: Session, campaign_id: str, eta: datetime | None) -> None:
     from trato.campaigns import tasks
 
-    on_commit(session, lambda: tasks.enqueue(campaign_id, eta))
+    on_commit(session, lambda: tasks.start(campaign_id, eta))
 
 
 def pause(session: Session, *, campaign_id: str, actor: str) -> Campaign:
@@ -362,79 +357,13 @@ def progress(session: Session, *, campaign_id: str) -> dict[str, Any]:
 # -- the queued work ------------------------------------------------------------------------------
 
 
-def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta = pipeline.STALE) -> str:
+def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta | None = None) -> str:
     """Process the campaign chunk by chunk until it is done, paused, cancelled or has to wait
-    (throttle, local times, deferrals: then it schedules itself). Safe to run twice and after a crash.
-
-    With a preparation pool (:mod:`trato.campaigns.ahead`), the next chunk is prepared in another
-    process while this one writes and delivers the current one."""
-    with unit_of_work() as session:
-        leftovers = pipeline.left_behind(session, campaign_id)
-    pipeline.deliver(leftovers, stale=stale)
-    done = 0
-    coming: Future[Any] | None = None
-    began, waited = time.perf_counter(), 0.0
-    try:
-        while True:
-            started = utcnow()
-            if coming is not None:
-                waiting_since = time.perf_counter()
-                ready = coming.result()
-                waited += time.perf_counter() - waiting_since
-            else:
-                ready = None
-            coming = None
-            with unit_of_work() as session:
-                campaign = session.get(Campaign, campaign_id, with_for_update=True)
-                if campaign is None:
-                    return "missing"
-                if campaign.state == "scheduled" and campaign.send_at and campaign.send_at <= started:
-                    campaign.state, campaign.started_at = "running", started
-                if campaign.state != "running":
-                    return campaign.state
-                prepared: pipeline.Prepared | None = None
-                if ready is not None and ready[0]:
-                    rows, prepared = ready
-                    keep = pipeline.still_pending(session, campaign.id, [r.id for r in rows])
-                    prepared = prepared.only(keep)
-                else:
-                    rows = [pipeline.Pending(*r) for r in pipeline.next_rows(session, campaign, started)]
-                if not rows:
-                    waiting = pipeline.next_due(session, campaign.id)
-                    if waiting is not None:
-                        _enqueue_after_commit(session, campaign.id, waiting)
-                        return "waiting"
-                    if pipeline.left_behind(session, campaign.id, limit=1):
-                        return "running"  # retries in flight: the delivery tasks finish them
-                    campaign.state, campaign.finished_at, campaign.updated_at = "done", started, started
-                    audit.record(session, actor="system", action="campaign.done", object_type="campaign",
-                                 object_id=campaign.id, processed=campaign.processed)
-                    return "done"
-                throttle = campaign.throttle_per_minute
-                plan = pipeline.Plan.of(campaign)
-                if not throttle and (max_chunks is None or done + 1 < max_chunks):
-                    coming = ahead.submit(plan, after_id=max(r.id for r in rows), limit=campaign.chunk_size,
-                                          now=started)
-                if prepared is None:
-                    prepared = pipeline.prepare_chunk(session, plan, rows, started)
-                message_ids = pipeline.write_chunk(session, campaign, prepared, started)
-            pipeline.deliver(message_ids, prepared.decoded_parts())
-            done += 1
-            if throttle:
-                eta = started + timedelta(seconds=60 * max(1, len(rows)) / throttle)
-                if eta > utcnow():
-                    from trato.campaigns import tasks
-
-                    tasks.enqueue(campaign_id, eta)
-                    return "throttled"
-            if max_chunks is not None and done >= max_chunks:
-                return "running"
-    finally:
-        if coming is not None:
-            coming.cancel()
-        # How the run went: with a preparation pool, a long wait means preparing is the slower half.
-        log.info("campaign run", campaign_id=campaign_id, chunks=done,
-                 seconds=round(time.perf_counter() - began, 2), waited_for_preparation=round(waited, 2))
+    (throttle, local times, deferrals: then it schedules itself). Safe to run twice, on several
+    workers at once and after a crash; "busy" when the campaign has as many runs as may go at once
+    (see :mod:`trato.campaigns.runner`). ``stale``: how long a message must have been ``sending``
+    to be taken for a stopped worker's (``TRATO_CAMPAIGN_STALE_SECONDS``)."""
+    return runner.run(campaign_id, max_chunks=max_chunks, stale=stale)
 
 
 def running_ids(session: Session) -> list[str]:

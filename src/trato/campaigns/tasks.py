@@ -10,6 +10,7 @@ from huey import crontab
 from trato.campaigns import results, service
 from trato.core.db import new_session, unit_of_work
 from trato.core.queue import huey
+from trato.core.settings import get_settings
 
 log = structlog.get_logger("trato.campaigns")
 
@@ -24,15 +25,30 @@ def run_campaign(campaign_id: str) -> str:
 def sweep_campaigns() -> int:
     """Every five minutes: running campaigns go on (a lost task, a stopped worker) and the
     conversions of recent ones are attributed."""
+    running = queue_running()
     with new_session(readonly=True) as session:
-        running = service.running_ids(session)
         recent = results.recent_ids(session)
-    for campaign_id in running:
-        enqueue(campaign_id)
     for campaign_id in recent:
         with unit_of_work() as session:
             results.attribute_conversions(session, campaign_id=campaign_id)
+    return running
+
+
+def queue_running() -> int:
+    """Queue runs of every running campaign (and every scheduled one that is due), as many as may go
+    at once: the runs of a worker that stopped were lost with it (the queue does not give them
+    back). Runs beyond a campaign's free runner slots end at once. Returns how many campaigns."""
+    with new_session(readonly=True) as session:
+        running = service.running_ids(session)
+    for campaign_id in running:
+        start(campaign_id)
     return len(running)
+
+
+def start(campaign_id: str, eta: datetime | None = None) -> None:
+    """Queue as many runs of the campaign as may go at once (``TRATO_CAMPAIGN_PARALLELISM``)."""
+    for _ in range(get_settings().campaign_runs):
+        enqueue(campaign_id, eta)
 
 
 def enqueue(campaign_id: str, eta: datetime | None = None) -> None:

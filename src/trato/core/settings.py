@@ -13,7 +13,7 @@ import zoneinfo
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     campaign_prepare_processes: int | None = Field(default=None, ge=0, le=32)
     # The queue's (and the shared rate limits' and circuits') name in Redis: two installations may share one Redis.
     queue_name: str = Field(default="trato", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Runs of one campaign at a time (launch and resume queue this many; each claims its own chunks).
+    # Unset: 1 on SQLite (one writer), 2 on PostgreSQL.
+    campaign_parallelism: int | None = Field(default=None, ge=1, le=64)
+    # A campaign message left ``sending`` this long was being sent by a worker that stopped: the next
+    # run marks it possibly sent (never sends it again). Keep it well past the providers' time-outs.
+    campaign_stale_seconds: float = Field(default=300.0, ge=0.5, le=86_400)
 
     @field_validator("database_url")
     @classmethod
@@ -146,6 +152,14 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
+    @field_validator("campaign_parallelism")
+    @classmethod
+    def _campaign_parallelism(cls, value: int | None, info: ValidationInfo) -> int | None:
+        url = str(info.data.get("database_url") or "")
+        if value is not None and value > 1 and url.startswith("sqlite"):
+            raise ValueError("must be 1 on SQLite (one writer at a time); run several only on PostgreSQL")
+        return value
+
     @model_validator(mode="after")
     def _secret(self) -> Settings:
         if self.secret_key is not None and len(self.secret_key) < 32:
@@ -155,6 +169,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def campaign_runs(self) -> int:
+        """How many runs of one campaign go at once (``TRATO_CAMPAIGN_PARALLELISM`` or the database's default)."""
+        if self.campaign_parallelism is not None:
+            return self.campaign_parallelism
+        return 1 if self.is_sqlite else 2
 
     def resolved_secret_key(self) -> str:
         """The secret key; on the embedded default one is generated once and kept beside the database."""
