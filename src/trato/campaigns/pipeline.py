@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from trato.archive import service as archive
+from trato.campaigns.message_links import MessageLinks
 from trato.campaigns.models import Campaign, CampaignRecipient
 from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
@@ -129,6 +130,7 @@ def process_chunk(session: Session, campaign: Campaign, rows: list[Any], now: da
     logged: list[tuple[str, str, str, str, Any]] = []
     parts_of: dict[str, dict[str, str | bytes]] = {}
     instrument = Instrumenter(campaign_id=campaign.id, utm=campaign.utm or {})
+    message_links = MessageLinks(campaign_id=campaign.id, utm=campaign.utm or {})
     for key, ids in groups.items():
         variant = variants[key]
         communication, version = content.approved_version(session, communication_id=variant["communication_id"],
@@ -182,6 +184,8 @@ def process_chunk(session: Session, campaign: Campaign, rows: list[Any], now: da
                 parts["html"] = instrument.email_html(
                     str(parts["html"]), customer_id=cid, variant=key, channel=channel,
                     unsubscribe_url=links.get("unsubscribe"), preferences_url=links.get("preferences"))
+            parts = message_links.apply(parts, customer_id=cid, message_id=message_id(campaign.id, cid), variant=key,
+                                        channel=channel, links=out.context.get("links") or {})
             mid = message_id(campaign.id, cid)
             decision_json = {"outcome": "send", "channel": channel, "at": now.isoformat(), "zone": decision.zone,
                              "reasons": decision.compact(), "campaign_id": campaign.id, "variant": key}
@@ -209,6 +213,7 @@ def process_chunk(session: Session, campaign: Campaign, rows: list[Any], now: da
         message["reservation_id"], message["archive_entry_id"] = reservation_id, entry_id
     _at("archived")
     bulk.insert_queued(session, messages)
+    message_links.store(session)
     keys = {m["communication_id"]: content.get_communication(session, m["communication_id"]).key for m in messages}
     customers.record_events(session, rows=bulk.timeline_rows(messages, keys, now))
     if updates:
