@@ -21,6 +21,9 @@ KIND_OF_LINK = {"o": "opened", "c": "clicked", "u": "unsubscribed"}
 TIMELINE_KIND = {"opened": "message_opened", "clicked": "message_clicked", "unsubscribed": "message_unsubscribed",
                  "converted": "campaign_converted"}
 CONTACTED = ("queued", "sent", "possibly_sent")
+# Timeline kinds a conversion event is stored as: the tracking API keeps purchases ("Order
+# Completed", ...) as "purchase", every other named event as "track".
+CONVERSION_KINDS = ("track", "purchase")
 # Delivery states that count as sent, delivered, bounced.
 SENT_STATES = ("accepted", "delivered", "read", "bounced", "possibly_sent")
 DELIVERED_STATES = ("delivered", "read")
@@ -76,7 +79,7 @@ def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 10
         start = min(as_utc(x.processed_at) for x in rows)
         hits: dict[str, list[Any]] = {}
         for cid, at in session.execute(select(e.customer_id, e.occurred_at).where(
-                e.customer_id.in_([x.customer_id for x in rows]), e.kind == "track",
+                e.customer_id.in_([x.customer_id for x in rows]), e.kind.in_(CONVERSION_KINDS),
                 e.name == campaign.conversion_event, e.occurred_at >= start)):
             hits.setdefault(cid, []).append(as_utc(at))
         for x in rows:
