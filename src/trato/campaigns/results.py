@@ -21,6 +21,8 @@ KIND_OF_LINK = {"o": "opened", "c": "clicked", "u": "unsubscribed"}
 TIMELINE_KIND = {"opened": "message_opened", "clicked": "message_clicked", "unsubscribed": "message_unsubscribed",
                  "converted": "campaign_converted"}
 CONTACTED = ("queued", "sent", "possibly_sent")
+# Recipients whose conversions count: contacted, held out, or tried (the holdout comparison needs all).
+ATTRIBUTED = (*CONTACTED, "holdout", "failed")
 # Timeline kinds a conversion event is stored as: the tracking API keeps purchases ("Order
 # Completed", ...) as "purchase", every other named event as "track".
 CONVERSION_KINDS = ("track", "purchase")
@@ -29,8 +31,8 @@ SENT_STATES = ("accepted", "delivered", "read", "bounced", "possibly_sent")
 DELIVERED_STATES = ("delivered", "read")
 
 
-def _event(session: Session, *, campaign_id: str, customer_id: str, variant: str | None, channel: str | None,
-           kind: str, url: str | None = None) -> bool:
+def count_event(session: Session, *, campaign_id: str, customer_id: str, variant: str | None,
+                channel: str | None, kind: str, url: str | None = None) -> bool:
     """Record the first time a recipient did ``kind`` (and put it on their timeline); False if a repeat."""
     found = session.execute(insert_for(session)(CampaignEvent).values(
         campaign_id=campaign_id, customer_id=customer_id, variant=variant, channel=channel, kind=kind,
@@ -53,8 +55,8 @@ def track(session: Session, payload: dict[str, Any]) -> str | None:
     common = {"campaign_id": payload["m"], "customer_id": payload["c"], "variant": payload.get("v"),
               "channel": payload.get("ch")}
     if kind != "opened":  # a click shows the message was opened, images shown or not
-        _event(session, kind="opened", **common)
-    _event(session, kind=kind, url=payload.get("u"), **common)
+        count_event(session, kind="opened", **common)
+    count_event(session, kind=kind, url=payload.get("u"), **common)
     return payload.get("u")
 
 
@@ -71,7 +73,7 @@ def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 10
     new, after = 0, 0
     while True:
         rows = session.execute(select(r.id, r.customer_id, r.variant, r.channel, r.processed_at).where(
-            r.campaign_id == campaign.id, r.id > after, r.state.in_((*CONTACTED, "holdout", "failed")),
+            r.campaign_id == campaign.id, r.id > after, r.state.in_(ATTRIBUTED),
             r.processed_at.is_not(None), r.customer_id.not_in(done)).order_by(r.id).limit(batch)).all()
         if not rows:
             return new
@@ -85,7 +87,7 @@ def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 10
         for x in rows:
             since = as_utc(x.processed_at)
             if any(since <= at < since + window for at in hits.get(x.customer_id, [])):
-                new += _event(session, campaign_id=campaign.id, customer_id=x.customer_id, variant=x.variant,
+                new += count_event(session, campaign_id=campaign.id, customer_id=x.customer_id, variant=x.variant,
                               channel=x.channel, kind="converted")
 
 
