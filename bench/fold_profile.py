@@ -55,6 +55,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, engine: object, url: str, secret: str) -> None:
+    import trato.campaigns.attribution  # noqa: F401  (imported before the clock starts, as in a running server)
     from trato.core.clock import utcnow
     from trato.core.db import unit_of_work
     from trato.ingest import inbox, service

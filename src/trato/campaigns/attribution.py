@@ -9,9 +9,10 @@
   message's campaign's ``unsubscribed`` when it withdraws the campaign's purpose.
 
 Ingest throughput matters: rows are only compared with a set of conversion event names kept in
-memory (read again every few seconds and as soon as this process launches a campaign), so events
-that are nobody's conversion cost a dictionary look-up each. A campaign launched by another
-process is seen within ``REFRESH_SECONDS``; a conversion before that is found by the sweep.
+memory (read again every ``REFRESH_SECONDS`` and as soon as this process launches a campaign), so
+events that are nobody's conversion cost a dictionary look-up each. A campaign launched by another
+process (the API, while ``trato fold`` folds the tracking API's events) is seen within
+``REFRESH_SECONDS``; a conversion in those first seconds is found by the sweep.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from trato.customers import service as customers
 
 log = structlog.get_logger("trato.campaigns")
 
-REFRESH_SECONDS = 10.0
+REFRESH_SECONDS = 2.0  # one small query every two seconds per process
 LONGEST_WINDOW = timedelta(days=90)  # the longest conversion window a campaign may have
 
 # (monotonic time until which it holds, {conversion event name: [(campaign id, window), ...]})
