@@ -1,12 +1,16 @@
 """Campaign results as they happen: each batch of timeline entries stored (tracking API, imports,
 ``customers.record_event(s)``) is looked at in its own transaction, and
 
-- a ``track`` (or ``purchase``) event named as the conversion event of a launched campaign that contacted (or held
-  out) the customer less than its window before is counted at once as that campaign's and
-  variant's conversion (the very row the five-minute sweep would write: it stays as a backstop);
+- a ``track`` (or ``purchase``) event named as the conversion event of a launched campaign that
+  contacted (or held out) the customer less than its window before is counted at once as that
+  campaign's and variant's conversion (the very row the five-minute sweep would write: it stays
+  as a backstop);
 - a consent withdrawn through a link that names the message it came in (one-click
   ``List-Unsubscribe``, the preference center opened from the message) is counted as the
   message's campaign's ``unsubscribed`` when it withdraws the campaign's purpose.
+
+:func:`count_event` records what a recipient did, first time only, for these and for the
+tracking links. This module stays light (the folder process imports it for its first batch).
 
 Ingest throughput matters: rows are only compared with a set of conversion event names kept in
 memory (read again every ``REFRESH_SECONDS`` and as soon as this process launches a campaign), so
@@ -27,13 +31,15 @@ import structlog
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from trato.campaigns import results
-from trato.campaigns.models import Campaign, CampaignRecipient
+from trato.campaigns.models import ATTRIBUTED, CONVERSION_KINDS, Campaign, CampaignEvent, CampaignRecipient
 from trato.core.clock import as_utc, utcnow
-from trato.core.db import chunks, on_commit
+from trato.core.db import chunks, insert_for, on_commit
 from trato.customers import service as customers
 
 log = structlog.get_logger("trato.campaigns")
+
+TIMELINE_KIND = {"opened": "message_opened", "clicked": "message_clicked", "unsubscribed": "message_unsubscribed",
+                 "converted": "campaign_converted"}
 
 REFRESH_SECONDS = 2.0  # one small query every two seconds per process
 LONGEST_WINDOW = timedelta(days=90)  # the longest conversion window a campaign may have
@@ -41,6 +47,20 @@ LONGEST_WINDOW = timedelta(days=90)  # the longest conversion window a campaign 
 # (monotonic time until which it holds, {conversion event name: [(campaign id, window), ...]})
 _active: tuple[float, dict[str, list[tuple[str, timedelta]]]] = (0.0, {})
 _lock = threading.Lock()
+
+
+def count_event(session: Session, *, campaign_id: str, customer_id: str, variant: str | None,
+                channel: str | None, kind: str, url: str | None = None) -> bool:
+    """Record the first time a recipient did ``kind`` (and put it on their timeline); False if a repeat."""
+    found = session.execute(insert_for(session)(CampaignEvent).values(
+        campaign_id=campaign_id, customer_id=customer_id, variant=variant, channel=channel, kind=kind,
+        url=url[:2000] if url else None, at=utcnow()).on_conflict_do_nothing(
+        index_elements=["campaign_id", "customer_id", "kind"])).rowcount
+    if found:
+        customers.record_event(session, customer_id=customer_id, kind=TIMELINE_KIND[kind], channel=channel,
+                               source_id="campaigns", message_id=f"{campaign_id}:{customer_id}:{kind}",
+                               properties={"campaign_id": campaign_id, "variant": variant, "url": url})
+    return bool(found)
 
 
 def forget_active() -> None:
@@ -85,7 +105,7 @@ def react(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     conversion_rows, consent_rows = [], []
     for row in rows:
         kind = row["kind"]
-        if kind in results.CONVERSION_KINDS:
+        if kind in CONVERSION_KINDS:
             if row["name"] in conversions:
                 conversion_rows.append(row)
         elif kind == "consent":
@@ -108,7 +128,7 @@ def react(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def attribute(session: Session, rows: Sequence[dict[str, Any]],
               conversions: dict[str, list[tuple[str, timedelta]]]) -> int:
     """Count these conversion events for the campaigns that reached their customers within the
-    window (as :func:`results.attribute_conversions` would); returns how many were new."""
+    window (as ``results.attribute_conversions`` would); returns how many were new."""
     by_campaign: dict[str, tuple[timedelta, dict[str, list[datetime]]]] = {}
     for row in rows:
         for campaign_id, window in conversions.get(row["name"], ()):
@@ -120,11 +140,11 @@ def attribute(session: Session, rows: Sequence[dict[str, Any]],
         for part in chunks(sorted(times), 500):
             for customer_id, variant, channel, processed_at in session.execute(
                     select(r.customer_id, r.variant, r.channel, r.processed_at).where(
-                        r.campaign_id == campaign_id, r.customer_id.in_(part), r.state.in_(results.ATTRIBUTED),
+                        r.campaign_id == campaign_id, r.customer_id.in_(part), r.state.in_(ATTRIBUTED),
                         r.processed_at.is_not(None))):
                 since = as_utc(processed_at)
                 if any(since <= at < since + window for at in times[customer_id]):
-                    new += results.count_event(session, campaign_id=campaign_id, customer_id=customer_id,
+                    new += count_event(session, campaign_id=campaign_id, customer_id=customer_id,
                                                variant=variant, channel=channel, kind="converted")
     return new
 
@@ -139,7 +159,7 @@ def count_unsubscribes(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         found = session.execute(select(r.campaign_id, r.customer_id, r.variant, r.channel, Campaign.purpose).join(
             Campaign, Campaign.id == r.campaign_id).where(r.message_id == properties["via_message_id"])).first()
         if found is not None and found.purpose == properties.get("purpose"):
-            new += results.count_event(session, campaign_id=found.campaign_id, customer_id=found.customer_id,
+            new += count_event(session, campaign_id=found.campaign_id, customer_id=found.customer_id,
                                        variant=found.variant, channel=found.channel, kind="unsubscribed")
     return new
 

@@ -20,6 +20,12 @@ STRATEGIES = ("preferred", "fixed")
 # a pending recipient with not_before waits for its local time or the end of a deferral.
 RECIPIENT_STATES = ("pending", "holdout", "excluded", "queued", "sent", "failed", "possibly_sent")
 EVENT_KINDS = ("opened", "clicked", "unsubscribed", "converted")
+CONTACTED = ("queued", "sent", "possibly_sent")
+# Recipients whose conversions count: contacted, held out, or tried (the holdout comparison needs all).
+ATTRIBUTED = (*CONTACTED, "holdout", "failed")
+# Timeline kinds a conversion event is stored as: the tracking API keeps purchases ("Order
+# Completed", ...) as "purchase", every other named event as "track".
+CONVERSION_KINDS = ("track", "purchase")
 
 
 class Campaign(Base):

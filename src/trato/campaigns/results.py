@@ -11,38 +11,16 @@ from typing import Any
 from sqlalchemy import and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from trato.campaigns.models import Campaign, CampaignEvent, CampaignRecipient
+from trato.campaigns.attribution import count_event
+from trato.campaigns.models import ATTRIBUTED, CONTACTED, CONVERSION_KINDS, Campaign, CampaignEvent, CampaignRecipient
 from trato.core.clock import as_utc, utcnow
-from trato.core.db import insert_for
 from trato.customers import service as customers
 from trato.delivery.bulk import MESSAGES
 
 KIND_OF_LINK = {"o": "opened", "c": "clicked", "u": "unsubscribed"}
-TIMELINE_KIND = {"opened": "message_opened", "clicked": "message_clicked", "unsubscribed": "message_unsubscribed",
-                 "converted": "campaign_converted"}
-CONTACTED = ("queued", "sent", "possibly_sent")
-# Recipients whose conversions count: contacted, held out, or tried (the holdout comparison needs all).
-ATTRIBUTED = (*CONTACTED, "holdout", "failed")
-# Timeline kinds a conversion event is stored as: the tracking API keeps purchases ("Order
-# Completed", ...) as "purchase", every other named event as "track".
-CONVERSION_KINDS = ("track", "purchase")
 # Delivery states that count as sent, delivered, bounced.
 SENT_STATES = ("accepted", "delivered", "read", "bounced", "possibly_sent")
 DELIVERED_STATES = ("delivered", "read")
-
-
-def count_event(session: Session, *, campaign_id: str, customer_id: str, variant: str | None,
-                channel: str | None, kind: str, url: str | None = None) -> bool:
-    """Record the first time a recipient did ``kind`` (and put it on their timeline); False if a repeat."""
-    found = session.execute(insert_for(session)(CampaignEvent).values(
-        campaign_id=campaign_id, customer_id=customer_id, variant=variant, channel=channel, kind=kind,
-        url=url[:2000] if url else None, at=utcnow()).on_conflict_do_nothing(
-        index_elements=["campaign_id", "customer_id", "kind"])).rowcount
-    if found:
-        customers.record_event(session, customer_id=customer_id, kind=TIMELINE_KIND[kind], channel=channel,
-                               source_id="campaigns", message_id=f"{campaign_id}:{customer_id}:{kind}",
-                               properties={"campaign_id": campaign_id, "variant": variant, "url": url})
-    return bool(found)
 
 
 def track(session: Session, payload: dict[str, Any]) -> str | None:
