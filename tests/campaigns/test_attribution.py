@@ -52,7 +52,7 @@ def track(client: Any, write_key: str, email: str, name: str, message_id: str, a
 
 
 def test_a_conversion_is_counted_the_moment_the_event_arrives_through_the_api(
-        client: Any, write_key: str, campaign_world: dict[str, Any]) -> None:
+        client: Any, api: Any, write_key: str, campaign_world: dict[str, Any]) -> None:
     from trato.campaigns.models import CampaignRecipient
     from trato.core.clock import utcnow
     from trato.core.db import new_session, unit_of_work
@@ -97,6 +97,10 @@ def test_a_conversion_is_counted_the_moment_the_event_arrives_through_the_api(
 
     with unit_of_work() as s:
         assert results.attribute_conversions(s, campaign_id=campaign_id) == 0
+    figures = api.get(f"/api/v1/campaigns/{campaign_id}/results").json()
+    [a] = figures["variants"]
+    assert (a["contacted"], a["converted"]) == (len(contacted), 1)
+    assert (figures["holdout"]["members"], figures["holdout"]["converted"]) == (len(holdout), 1)
 
 
 def test_conversions_written_by_other_domains_count_at_once_for_every_campaign(
