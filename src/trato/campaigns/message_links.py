@@ -101,11 +101,18 @@ class MessageLinks:
         message, every link shortened."""
         out = dict(parts)
         own = []
-        for url in {links.get("preferences"), links.get("unsubscribe")}:
-            if url and any(isinstance(v, str) and url in v for v in out.values()):
-                signed = policy.link_with_message(url, message_id)
-                out = {k: v.replace(url, signed) if isinstance(v, str) else v for k, v in out.items()}
-                own.append(signed)
+        for name in ("preferences", "unsubscribe"):
+            url = links.get(name)
+            holders = [k for k, v in out.items() if url and isinstance(v, str) and url in v]
+            if not holders:
+                continue
+            # The preference link is the customer's alone: made afresh; an unsubscribe link names a
+            # purpose and topic, so it is read and signed again with the message added.
+            signed = policy.preference_url(customer_id, message_id=message_id) if name == "preferences" \
+                else policy.link_with_message(str(url), message_id)
+            for k in holders:
+                out[k] = out[k].replace(str(url), signed)
+            own.append(signed)
         if channel in TEXT_CHANNELS and isinstance(out.get("text"), str) and "template" not in out:
             text = self.shorten(out["text"], customer_id=customer_id, message_id=message_id, variant=variant,
                                 channel=channel, own=own)
