@@ -140,5 +140,6 @@ def create_app(*, tracking_edge: bool = True) -> FastAPI:
     app.include_router(delivery_pages.sandbox_router)
     app.include_router(campaigns_api.router)
     app.include_router(campaigns_api.tracking_router)
+    app.include_router(campaigns_api.short_link_router)
     app.include_router(campaigns_pages.router)
     return app

@@ -11,6 +11,7 @@ import pytest
 from tests.console.conftest import signed_in  # noqa: F401
 from tests.delivery.conftest import approve_communication, immediate_queue, sandbox  # noqa: F401
 
+BASE = "http://127.0.0.1:8000"  # the tests' TRATO_BASE_URL
 MADRID = {"type": "trait", "trait": "city", "op": "eq", "value": "Madrid"}
 CREATOR, APPROVER = "token:creator", "token:approver"
 
@@ -102,3 +103,15 @@ def launch(campaign_id: str) -> None:
 
     with unit_of_work() as s:
         service.launch(s, campaign_id=campaign_id, actor=CREATOR)
+
+
+def counted(campaign_id: str, kind: str) -> dict[str, str | None]:
+    """Customers with a ``kind`` event of the campaign, and the variant it was counted for."""
+    from sqlalchemy import select
+
+    from trato.campaigns.models import CampaignEvent
+    from trato.core.db import new_session
+
+    with new_session(readonly=True) as s:
+        return {e.customer_id: e.variant for e in s.scalars(select(CampaignEvent).where(
+            CampaignEvent.campaign_id == campaign_id, CampaignEvent.kind == kind))}

@@ -1,4 +1,5 @@
-"""HTTP routes of campaigns (``/api/v1/campaigns``) and the public tracking links (``/t/...``).
+"""HTTP routes of campaigns (``/api/v1/campaigns``) and the public tracking links (``/t/...``, and
+``/s/{code}``, the short links of text messages).
 
 Viewers read; editors create, check, test and control; approving a marketing campaign needs
 another person than its creator.
@@ -8,21 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from trato.campaigns import results as campaign_results
-from trato.campaigns import service, tracking
+from trato.campaigns import message_links, service, tracking
 from trato.campaigns.errors import BadTrackingLink
 from trato.campaigns.schemas import CampaignIn, CampaignList, CampaignOut, TestSendIn
 from trato.console.auth import require
 from trato.console.service import Principal
+from trato.console.web import SECURITY_HEADERS, static_url, templates
+from trato.core import i18n
 from trato.core.db import unit_of_work
 from trato.core.http import db_read_session, db_session
+from trato.core.settings import get_settings
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 tracking_router = APIRouter(prefix="/t", tags=["tracking"], include_in_schema=False)
+short_link_router = APIRouter(prefix="/s", tags=["tracking"], include_in_schema=False)
 
 
 @router.get("", response_model=CampaignList)
@@ -118,3 +123,21 @@ def clicked(token: str) -> RedirectResponse:
     if not target:
         raise BadTrackingLink("this link is not valid")
     return RedirectResponse(target, status_code=302)
+
+
+@short_link_router.get("/{code}")
+def short_link(request: Request, code: str) -> Response:
+    """A text message's short link: its click counted, then on to the address stored for it (never
+    anywhere else). A code that was never issued gets the same page whatever it looks like."""
+    with unit_of_work() as session:
+        target = message_links.follow(session, code)
+    if target:
+        return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
+    lang = i18n.negotiate(request.headers.get("accept-language")) or get_settings().default_language
+    html = templates.get_template("campaigns/link_not_found.html").render(
+        {"lang": lang, "static": static_url, **i18n.template_callables(lang)})
+    response = HTMLResponse(html, status_code=404)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response

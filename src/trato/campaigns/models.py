@@ -1,5 +1,6 @@
 """Tables of campaigns: the campaign, one row per recipient (the pipeline's truth: each customer is
-processed exactly once per campaign), and what recipients did afterwards (opens, clicks, ...)."""
+processed exactly once per campaign), what recipients did afterwards (opens, clicks, ...) and the
+short links of text messages (SMS, WhatsApp)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ STRATEGIES = ("preferred", "fixed")
 # a pending recipient with not_before waits for its local time or the end of a deferral.
 RECIPIENT_STATES = ("pending", "holdout", "excluded", "queued", "sent", "failed", "possibly_sent")
 EVENT_KINDS = ("opened", "clicked", "unsubscribed", "converted")
+CONTACTED = ("queued", "sent", "possibly_sent")
+# Recipients whose conversions count: contacted, held out, or tried (the holdout comparison needs all).
+ATTRIBUTED = (*CONTACTED, "holdout", "failed")
+# Timeline kinds a conversion event is stored as: the tracking API keeps purchases ("Order
+# Completed", ...) as "purchase", every other named event as "track".
+CONVERSION_KINDS = ("track", "purchase")
 
 
 class Campaign(Base):
@@ -102,3 +109,23 @@ class CampaignEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     url: Mapped[str | None] = mapped_column(String(2000))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ShortLink(Base):
+    """A link of a campaign's text message (SMS, WhatsApp) as ``{base_url}/s/{code}``: the code is
+    derived from the message and the link with the installation's secret, so a chunk done again
+    stores the same rows, and it is the only way to the target (nothing in the code says where)."""
+
+    __tablename__ = "campaign_short_links"
+    __table_args__ = (Index("ix_campaign_short_links_campaign", "campaign_id"),)
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    variant: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    # "c": a link of the message (a click); "p": the customer's own preference or unsubscribe page
+    # (followed, never counted as a click).
+    kind: Mapped[str] = mapped_column(String(1), default="c")
+    target: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

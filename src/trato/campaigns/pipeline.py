@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from trato.archive import chain
 from trato.archive import service as archive
+from trato.campaigns.message_links import MessageLinks, store_short_links
 from trato.campaigns.models import Campaign, CampaignRecipient
 from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
@@ -171,6 +172,7 @@ class Prepared:
     # meanwhile (a single send between preparing and writing) is left pending and decided again.
     contacts_seen: dict[str, int] = field(default_factory=dict)
     at: datetime | None = None
+    short_links: list[dict[str, Any]] = field(default_factory=list)  # SMS and WhatsApp links (message_links)
 
     def decoded_parts(self) -> dict[str, dict[str, str | bytes]]:
         return {mid: chain.decode_parts(encoded) for mid, encoded in self.parts.items()}
@@ -192,7 +194,8 @@ class Prepared:
             timeline=[t for t in self.timeline if t["customer_id"] in kept],
             parts={k: v for k, v in self.parts.items() if k in kept_messages},
             recipients={i: c for i, c in self.recipients.items() if i in recipient_ids},
-            contacts_seen={c: n for c, n in self.contacts_seen.items() if c in kept}, at=self.at)
+            contacts_seen={c: n for c, n in self.contacts_seen.items() if c in kept}, at=self.at,
+            short_links=[link for link in self.short_links if link["customer_id"] in kept])
 
 
 def _update(r: Pending, variant: str | None, state: str, *, now: datetime | None, channel: str | None = None,
@@ -220,6 +223,7 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
     variants = {v["key"]: v for v in plan.variants}
     archived: list[dict[str, Any]] = []
     instrument = Instrumenter(campaign_id=plan.id, utm=plan.utm)
+    message_links = MessageLinks(campaign_id=plan.id, utm=plan.utm)
     for key, ids in groups.items():
         variant = variants[key]
         communication, version = content.approved_version(session, communication_id=variant["communication_id"],
@@ -270,6 +274,8 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                 parts["html"] = instrument.email_html(
                     str(parts["html"]), customer_id=cid, variant=key, channel=channel,
                     unsubscribe_url=links.get("unsubscribe"), preferences_url=links.get("preferences"))
+            parts = message_links.apply(parts, customer_id=cid, message_id=message_id(plan.id, cid), variant=key,
+                                        channel=channel, links=done.context.get("links") or {})
             mid = message_id(plan.id, cid)
             decision_json = {"outcome": "send", "channel": channel, "at": now.isoformat(), "zone": decision.zone,
                              "reasons": decision.compact(), "campaign_id": plan.id, "variant": key}
@@ -292,6 +298,7 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
         out.messages.extend(messages)
         out.timeline.extend(bulk.timeline_rows(messages, {communication.id: communication.key}, now))
     out.archived = archive.prepare_many(archived)
+    out.short_links = list(message_links.rows.values())
     if out.messages:
         sending = [m["customer_id"] for m in out.messages]
         seen = policy.contact_counts(session, customer_ids=sending, config=config, at=now)
@@ -327,6 +334,7 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
         message["reservation_id"], message["archive_entry_id"] = reservation_id, entry_id
     _at("archived")
     bulk.insert_queued(session, messages)
+    store_short_links(session, prepared.short_links)
     customers.record_events(session, rows=prepared.timeline)
     if prepared.updates:
         session.connection().execute(

@@ -11,33 +11,16 @@ from typing import Any
 from sqlalchemy import and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from trato.campaigns.models import Campaign, CampaignEvent, CampaignRecipient
+from trato.campaigns.attribution import count_event
+from trato.campaigns.models import ATTRIBUTED, CONTACTED, CONVERSION_KINDS, Campaign, CampaignEvent, CampaignRecipient
 from trato.core.clock import as_utc, utcnow
-from trato.core.db import insert_for
 from trato.customers import service as customers
 from trato.delivery.bulk import MESSAGES
 
 KIND_OF_LINK = {"o": "opened", "c": "clicked", "u": "unsubscribed"}
-TIMELINE_KIND = {"opened": "message_opened", "clicked": "message_clicked", "unsubscribed": "message_unsubscribed",
-                 "converted": "campaign_converted"}
-CONTACTED = ("queued", "sent", "possibly_sent")
 # Delivery states that count as sent, delivered, bounced.
 SENT_STATES = ("accepted", "delivered", "read", "bounced", "possibly_sent")
 DELIVERED_STATES = ("delivered", "read")
-
-
-def _event(session: Session, *, campaign_id: str, customer_id: str, variant: str | None, channel: str | None,
-           kind: str, url: str | None = None) -> bool:
-    """Record the first time a recipient did ``kind`` (and put it on their timeline); False if a repeat."""
-    found = session.execute(insert_for(session)(CampaignEvent).values(
-        campaign_id=campaign_id, customer_id=customer_id, variant=variant, channel=channel, kind=kind,
-        url=url[:2000] if url else None, at=utcnow()).on_conflict_do_nothing(
-        index_elements=["campaign_id", "customer_id", "kind"])).rowcount
-    if found:
-        customers.record_event(session, customer_id=customer_id, kind=TIMELINE_KIND[kind], channel=channel,
-                               source_id="campaigns", message_id=f"{campaign_id}:{customer_id}:{kind}",
-                               properties={"campaign_id": campaign_id, "variant": variant, "url": url})
-    return bool(found)
 
 
 def track(session: Session, payload: dict[str, Any]) -> str | None:
@@ -50,8 +33,8 @@ def track(session: Session, payload: dict[str, Any]) -> str | None:
     common = {"campaign_id": payload["m"], "customer_id": payload["c"], "variant": payload.get("v"),
               "channel": payload.get("ch")}
     if kind != "opened":  # a click shows the message was opened, images shown or not
-        _event(session, kind="opened", **common)
-    _event(session, kind=kind, url=payload.get("u"), **common)
+        count_event(session, kind="opened", **common)
+    count_event(session, kind=kind, url=payload.get("u"), **common)
     return payload.get("u")
 
 
@@ -68,7 +51,7 @@ def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 10
     new, after = 0, 0
     while True:
         rows = session.execute(select(r.id, r.customer_id, r.variant, r.channel, r.processed_at).where(
-            r.campaign_id == campaign.id, r.id > after, r.state.in_((*CONTACTED, "holdout", "failed")),
+            r.campaign_id == campaign.id, r.id > after, r.state.in_(ATTRIBUTED),
             r.processed_at.is_not(None), r.customer_id.not_in(done)).order_by(r.id).limit(batch)).all()
         if not rows:
             return new
@@ -76,13 +59,13 @@ def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 10
         start = min(as_utc(x.processed_at) for x in rows)
         hits: dict[str, list[Any]] = {}
         for cid, at in session.execute(select(e.customer_id, e.occurred_at).where(
-                e.customer_id.in_([x.customer_id for x in rows]), e.kind == "track",
+                e.customer_id.in_([x.customer_id for x in rows]), e.kind.in_(CONVERSION_KINDS),
                 e.name == campaign.conversion_event, e.occurred_at >= start)):
             hits.setdefault(cid, []).append(as_utc(at))
         for x in rows:
             since = as_utc(x.processed_at)
             if any(since <= at < since + window for at in hits.get(x.customer_id, [])):
-                new += _event(session, campaign_id=campaign.id, customer_id=x.customer_id, variant=x.variant,
+                new += count_event(session, campaign_id=campaign.id, customer_id=x.customer_id, variant=x.variant,
                               channel=x.channel, kind="converted")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from trato.archive import service as archive
 from trato.audiences import service as audiences
-from trato.campaigns import pipeline, runner
+from trato.campaigns import attribution, pipeline, runner
 from trato.campaigns.errors import (
     ApprovalRequired, CampaignNotFound, CampaignStateConflict, InvalidCampaign, SelfApproval,
 )
@@ -299,6 +299,7 @@ def launch(session: Session, *, campaign_id: str, actor: str) -> Campaign:
     audit.record(session, actor=actor, action="campaign.launch", object_type="campaign", object_id=campaign.id,
                  snapshot_id=snapshot.id, recipients=snapshot.member_count, state=campaign.state)
     _enqueue_after_commit(session, campaign.id, due)
+    attribution.forget_active_after_commit(session)  # its conversions are counted from the first message on
     return campaign
 
 

@@ -5,7 +5,8 @@ Functions take the session first and keyword-only arguments after it; none commi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ __all__ = [
     "Customer", "CustomerMerge", "Event", "Identity", "Observation", "Resolution", "Resolver",
     "normalize_identity", "check_traits", "get_customer", "profile_traits", "lookup",
     "search", "timeline", "timeline_facets", "event_counts", "merge_log", "merge", "unmerge", "record_event",
-    "create_customer", "set_traits", "add_identity", "rebuild_computed", "erase_personal_data",
+    "create_customer", "set_traits", "add_identity", "rebuild_computed", "erase_personal_data", "react_to_events",
 ]
 
 TIMELINE_KINDS = (
@@ -251,6 +252,36 @@ def unmerge(session: Session, *, customer_id: str, actor: str, merge_id: str | N
     return merges.unmerge(session, merge_id=merge_id, actor=actor)
 
 
+# What reacts to new timeline entries in the transaction that stores them (campaigns attribute
+# conversions and unsubscribes at once). Every stored batch passes through each of them, so a
+# reaction must cost next to nothing for the rows it ignores, and be idempotent.
+EventReaction = Callable[[Session, Sequence[dict[str, Any]]], None]
+_reactions: list[EventReaction] = []
+# Modules whose import registers their reaction: imported before the first batch is stored, so
+# every process that stores events (server, worker, imports, scripts) has them.
+BUILT_IN_REACTIONS = ("trato.campaigns.attribution",)
+_built_in_loaded = False
+
+
+def react_to_events(reaction: EventReaction) -> EventReaction:
+    """Call ``reaction(session, rows)`` with each batch of timeline entries stored from now on (by
+    the tracking API and imports, :func:`record_event` and :func:`record_events`), in the storing
+    transaction. A row stored at the same moment by another process may be seen twice."""
+    if reaction not in _reactions:
+        _reactions.append(reaction)
+    return reaction
+
+
+def _stored(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    global _built_in_loaded
+    if not _built_in_loaded:
+        for module in BUILT_IN_REACTIONS:
+            importlib.import_module(module)
+        _built_in_loaded = True
+    for reaction in _reactions:
+        reaction(session, rows)
+
+
 def record_event(
     session: Session,
     *,
@@ -287,6 +318,7 @@ def record_event(
         "purchases": 0, "last_purchase": None,
     }])
     computed.add_rollups(session, {(customer.id, computed.rollup_name(kind, name), at.date()): 1})
+    _stored(session, [row])
     return session.get(Event, event_id)
 
 
@@ -388,12 +420,16 @@ def record_events(session: Session, *, rows: list[dict[str, Any]]) -> int:
         key = (r["customer_id"], computed.rollup_name(r["kind"], r["name"]), r["occurred_at"].date())
         rollups[key] = rollups.get(key, 0) + 1
     computed.add_rollups(session, rollups)
+    _stored(session, fresh)
     return len(fresh)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
     """Store timeline rows exactly once per (source, messageId); returns how many were new."""
-    return writes.insert_events(session.connection(), rows)
+    inserted = writes.insert_events(session.connection(), rows)
+    if inserted:
+        _stored(session, rows)
+    return inserted
 
 
 def rebuild_computed(session: Session, *, customer_ids: Iterable[str]) -> None:

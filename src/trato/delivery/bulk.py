@@ -123,7 +123,7 @@ def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | by
                 message_id=r["id"], channel=r["channel"], recipient=r["recipient"], parts=dict(found),
                 customer_id=r["customer_id"], language=r["language"] or "es", transactional=transactional,
                 unsubscribe_url=None if transactional else policy.unsubscribe_url(
-                    r["customer_id"], r["purpose"], r["topic"] or None, r["channel"]),
+                    r["customer_id"], r["purpose"], r["topic"] or None, r["channel"], message_id=r["id"]),
                 metadata={"communication": keys[r["communication_id"]]},
             ), attempt))
             states[r["id"]] = "sending"

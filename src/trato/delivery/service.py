@@ -397,7 +397,7 @@ def _claim(message_id: str) -> tuple[OutgoingMessage, int] | str:
             message_id=message.id, channel=message.channel, recipient=message.recipient, parts=dict(parts),
             customer_id=message.customer_id, language=message.language or "es", transactional=transactional,
             unsubscribe_url=None if transactional else policy.unsubscribe_url(
-                message.customer_id, message.purpose, message.topic or None, message.channel),
+                message.customer_id, message.purpose, message.topic or None, message.channel, message_id=message.id),
             metadata=metadata,
         )
         return outgoing, message.attempts

@@ -56,13 +56,14 @@ def _check_topic(session: Session, purpose: str, topic: str) -> None:
 def set_consent(
     session: Session, *, customer_id: str, channel: str, purpose: str, state: str, source: str, actor: str,
     topic: str | None = None, proof: dict[str, Any] | None = None, at: datetime | None = None,
-    message_id: str | None = None,
+    message_id: str | None = None, via_message_id: str | None = None,
 ) -> Consent:
     """Record a customer's consent (or refusal) for a purpose[/topic] on a channel.
 
     Giving the state it already has changes nothing; anything else becomes history with its proof,
     an audit row and a ``consent`` entry on the customer's timeline (``message_id`` names that
-    entry, for callers that need it reproducible).
+    entry, for callers that need it reproducible; ``via_message_id``, the message whose link the
+    customer followed to make the change, goes into it so that message's campaign can count it).
     """
     customer = customers.get_customer(session, customer_id)
     check_channels([channel])
@@ -92,7 +93,7 @@ def set_consent(
         session, customer_id=customer.id, kind="consent", name=f"Consent {state}", channel=channel,
         department="compliance", source_id="policy", occurred_at=when, message_id=message_id,
         properties={"purpose": purpose, "topic": topic or None, "state": state, "previous": previous,
-                    "source": source},
+                    "source": source, **({"via_message_id": via_message_id} if via_message_id else {})},
     )
     session.flush()
     return current

@@ -4,6 +4,10 @@ secret; links made earlier with itsdangerous are still read).
 
 Each kind of link has its own salt, so a link made for one purpose can never be replayed as
 another; a changed character, another customer's id or an old link are refused.
+
+A preference or unsubscribe link sent in a message may also carry that message's id (``msg``,
+optional: links without it keep working), so what the customer does through it can be counted
+for the message's campaign.
 """
 
 from __future__ import annotations
@@ -49,3 +53,24 @@ def read_token(kind: str, token: str) -> dict[str, Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
         raise BadLink("this link is not valid", details={"kind": kind})
     return payload
+
+
+def message_of(payload: dict[str, Any]) -> str | None:
+    """The id of the message a link came in, when the link carries one."""
+    found = payload.get("msg")
+    return found if isinstance(found, str) and found else None
+
+
+def with_message(url: str, message_id: str) -> str:
+    """The same preference or unsubscribe link, carrying the id of the message it is sent in.
+    Anything else (another address, a link that does not verify) comes back unchanged."""
+    base = get_settings().base_url
+    for kind in ("preferences", "unsubscribe"):
+        prefix = f"{base}{PATHS[kind]}"
+        if url.startswith(prefix):
+            try:
+                payload = read_token(kind, url[len(prefix):])
+            except (BadLink, ExpiredLink):
+                return url
+            return make_url(kind, {**payload, "msg": message_id})
+    return url

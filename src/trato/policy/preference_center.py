@@ -26,7 +26,7 @@ from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.policy import service
 from trato.policy.errors import BadLink
-from trato.policy.links import read_token
+from trato.policy.links import message_of, read_token
 from trato.policy.rules import CONSENT_SOURCES, ConsentState, effective_consent
 
 router = APIRouter(include_in_schema=False)
@@ -168,7 +168,8 @@ async def save_preferences(request: Request, token: str, session: Session = Depe
     form = await request.form()
     lang = _lang(request, customer)
     rows, channels = _grid(session, customer.id, lang)
-    proof = _proof(request)
+    via = message_of(payload)  # the message whose link opened this page: its campaign counts a withdrawal
+    proof = _proof(request, **({"message_id": via} if via else {}))
     actor = f"customer:{customer.id}"
     # The whole purpose first: ticking a topic again lifts a refusal of its purpose.
     for row in rows:
@@ -182,17 +183,17 @@ async def save_preferences(request: Request, token: str, session: Session = Depe
                 if whole is not None and whole.state == "denied":
                     service.set_consent(session, customer_id=customer.id, channel=cell["channel"],
                                         purpose=row["purpose"], state="granted", source="preference_center",
-                                        proof=proof, actor=actor)
+                                        proof=proof, actor=actor, via_message_id=via)
                     for other in rows:  # the purpose's other topics keep what the form says
                         if other["purpose"] == row["purpose"] and other is not row:
                             other_field = f"consent.{row['purpose']}.{other['topic'] or '_'}.{cell['channel']}"
                             service.set_consent(
                                 session, customer_id=customer.id, channel=cell["channel"], purpose=row["purpose"],
                                 topic=other["topic"] or None, proof=proof, actor=actor, source="preference_center",
-                                state="granted" if form.get(other_field) == "1" else "denied")
+                                state="granted" if form.get(other_field) == "1" else "denied", via_message_id=via)
             service.set_consent(session, customer_id=customer.id, channel=cell["channel"], purpose=row["purpose"],
                                 topic=row["topic"] or None, state="granted" if wanted else "denied",
-                                source="preference_center", proof=proof, actor=actor)
+                                source="preference_center", proof=proof, actor=actor, via_message_id=via)
     preferred = str(form.get("preferred_channel", ""))
     frequency = str(form.get("frequency", "normal"))
     service.set_preference(session, customer_id=customer.id, actor=actor,
@@ -237,7 +238,8 @@ def unsubscribe_page(request: Request, token: str, session: Session = Depends(db
         return _link_error(request, exc)
     lang = _lang(request, customer)
     return _page(request, "policy/unsubscribe.html", lang, token=token, done=False, channel=payload["ch"],
-                 what=_purpose_label(session, payload, lang), preferences=service.preference_url(customer.id))
+                 what=_purpose_label(session, payload, lang),
+                 preferences=service.preference_url(customer.id, message_id=message_of(payload)))
 
 
 @router.post("/u/{token}")
@@ -247,13 +249,16 @@ def unsubscribe(request: Request, token: str, session: Session = Depends(db_sess
         customer, payload = _link_target(session, "unsubscribe", token)
     except TratoError as exc:
         return _link_error(request, exc)
+    via = message_of(payload)  # the message it came in (List-Unsubscribe): its campaign counts it
     service.set_consent(session, customer_id=customer.id, channel=payload["ch"], purpose=payload["p"],
                         topic=payload.get("t") or None, state="denied", source="unsubscribe",
-                        proof=_proof(request, link="one-click"), actor=f"customer:{customer.id}")
+                        proof=_proof(request, link="one-click", **({"message_id": via} if via else {})),
+                        actor=f"customer:{customer.id}", via_message_id=via)
     session.commit()
     lang = _lang(request, customer)
     return _page(request, "policy/unsubscribe.html", lang, token=token, done=True, channel=payload["ch"],
-                 what=_purpose_label(session, payload, lang), preferences=service.preference_url(customer.id))
+                 what=_purpose_label(session, payload, lang),
+                 preferences=service.preference_url(customer.id, message_id=via))
 
 
 # -- e-mail double opt-in -----------------------------------------------------------------------

@@ -35,7 +35,7 @@ from trato.policy.consents import (  # noqa: F401  (re-exported)
     handle_inbound_keyword, list_suppressions, set_consent, set_consents,
 )
 from trato.policy.errors import BadLink, InvalidPolicy, PolicyObjectNotFound
-from trato.policy.links import make_url
+from trato.policy.links import make_url, with_message
 from trato.policy.models import Consent, ContactLedger, ContactPreference, DecisionLog, Suppression
 from trato.policy.quiet import customer_zone
 from trato.policy.rules import (
@@ -302,17 +302,26 @@ def consent_summary(session: Session, *, customer_id: str) -> list[dict[str, Any
 # -- links for the customer's side --------------------------------------------------------------
 
 
-def preference_url(customer_id: str) -> str:
-    """The customer's own preference center (signed, valid 30 days), for e-mail footers and headers."""
-    return make_url("preferences", {"c": customer_id})
+def preference_url(customer_id: str, *, message_id: str | None = None) -> str:
+    """The customer's own preference center (signed, valid 30 days), for e-mail footers and headers.
+    ``message_id``: the message it is sent in; consents withdrawn there name it on the timeline."""
+    return make_url("preferences", {"c": customer_id, **({"msg": message_id} if message_id else {})})
 
 
-def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: str) -> str:
+def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: str, *,
+                    message_id: str | None = None) -> str:
     """The ``List-Unsubscribe`` URL (RFC 8058): a POST to it unsubscribes at once, a GET only asks.
 
-    Send it with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
+    Send it with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``. ``message_id``: the message
+    it is sent in; the unsubscribe names it on the timeline (a campaign counts it).
     """
-    return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel})
+    return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel,
+                                    **({"msg": message_id} if message_id else {})})
+
+
+def link_with_message(url: str, message_id: str) -> str:
+    """A preference or unsubscribe link made here, re-signed to carry the message it is sent in."""
+    return with_message(url, message_id)
 
 
 def request_email_opt_in(session: Session, *, customer_id: str, purpose: str, actor: str, topic: str | None = None,
