@@ -124,3 +124,44 @@ def test_a_customer_contacted_between_deciding_and_writing_is_decided_again(camp
     found = recipients(campaign_id)            # so the campaign waits for the window to free
     assert (found[busy].state, found[busy].reason) == ("pending", "capped") and found[busy].not_before is not None
     assert Counter(r.state for r in found.values()) == Counter({"sent": 11, "pending": 1})
+
+
+def test_a_pool_process_exits_when_its_parent_is_killed(tmp_path: Any) -> None:
+    """A killed server must not leave preparing processes behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(  # (spawn imports the main module again in the pool process: hence the guard)
+        "import os, time\n"
+        "from trato.campaigns import ahead\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ahead.pool()\n"
+        "    pool.submit(os.getpid).result()\n"
+        "    print(' '.join(str(p) for p in pool._processes), flush=True)\n"
+        "    time.sleep(60)\n")
+    env = {**os.environ, "TRATO_CAMPAIGN_PREPARE_PROCESSES": "1"}
+    parent = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        children = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]
+        assert children
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in children)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

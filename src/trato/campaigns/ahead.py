@@ -19,6 +19,7 @@ import atexit
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -49,7 +50,8 @@ def pool() -> ProcessPoolExecutor | None:
             _pool.shutdown(wait=False, cancel_futures=True)
             _pool = None
         if _pool is None and size > 0:
-            _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_follow_parent, initargs=(os.getpid(),))
             _pool_size = size
         return _pool
 
@@ -61,6 +63,18 @@ def shutdown() -> None:
         if _pool is not None:
             _pool.shutdown(wait=False, cancel_futures=True)
             _pool = None
+
+
+def _follow_parent(parent: int) -> None:
+    """In a pool process: exit as soon as the process that started it is gone (killed, not shut
+    down: a pool process waiting for work would otherwise outlive it, orphaned)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="trato-follow-parent", daemon=True).start()
 
 
 def _current_environment() -> dict[str, str]:
