@@ -115,3 +115,15 @@ def counted(campaign_id: str, kind: str) -> dict[str, str | None]:
     with new_session(readonly=True) as s:
         return {e.customer_id: e.variant for e in s.scalars(select(CampaignEvent).where(
             CampaignEvent.campaign_id == campaign_id, CampaignEvent.kind == kind))}
+
+
+def recipient_ids(campaign_id: str) -> dict[str, int]:
+    """Each customer's row in the campaign's recipients (what its message id is made from)."""
+    import sqlalchemy as sa
+
+    from trato.campaigns.models import CampaignRecipient
+    from trato.core.db import new_session
+
+    with new_session(readonly=True) as s:
+        return dict(s.execute(sa.select(CampaignRecipient.customer_id, CampaignRecipient.id).where(
+            CampaignRecipient.campaign_id == campaign_id)).all())

@@ -111,14 +111,14 @@ def test_a_customer_contacted_between_deciding_and_writing_is_decided_again(camp
         rows = pipeline.pending_after(s, campaign_id, after_id=0, limit=100, now=now)
         prepared = pipeline.prepare_chunk(s, pipeline.Plan.of(s.get(Campaign, campaign_id)), rows, now)
     assert len(prepared.messages) == 12
-    busy = rows[3].customer_id
+    busy, busy_row = rows[3].customer_id, rows[3].id
     with unit_of_work() as s:  # meanwhile: an alert to one of them takes the day's only e-mail
         decision = policy.decide(s, customer_id=busy, communication="alert", purpose="transactional",
                                  channels=["email"], reserve=True)
         assert decision.outcome == "send"
     with unit_of_work() as s:
         ids = pipeline.write_chunk(s, s.get(Campaign, campaign_id), prepared, now)
-    assert len(ids) == 11 and pipeline.message_id(campaign_id, busy) not in ids
+    assert len(ids) == 11 and pipeline.message_id(campaign_id, busy_row) not in ids
     assert recipients(campaign_id)[busy].state == "pending"
     assert service.run(campaign_id) == "waiting"  # the next chunk decides again: the cap holds,
     found = recipients(campaign_id)            # so the campaign waits for the window to free

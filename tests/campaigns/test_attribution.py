@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from tests.campaigns.conftest import BASE, counted, create, launch, make_people
+from tests.campaigns.conftest import BASE, counted, create, launch, make_people, recipient_ids
 from tests.delivery.conftest import _smtp_peer, approve_communication, smtp_adapter, smtp_server  # noqa: F401
 from tests.ingest.tracking import basic_auth, iso
 
@@ -230,7 +230,7 @@ def test_one_click_unsubscribe_from_the_header_counts_once_for_the_campaign(
     with new_session(readonly=True) as s:
         entries = customers.timeline(s, customer_id=people[0])
     [withdrawn] = [e for e in entries if e.kind == "consent" and e.properties["state"] == "denied"]
-    assert withdrawn.properties["via_message_id"] == message_id(campaign_id, people[0])
+    assert withdrawn.properties["via_message_id"] == message_id(campaign_id, recipient_ids(campaign_id)[people[0]])
     assert [e.properties["campaign_id"] for e in entries if e.kind == "message_unsubscribed"] == [campaign_id]
     [row] = api.get(f"/api/v1/campaigns/{campaign_id}/results").json()["by_variant_channel"]
     assert (row["variant"], row["channel"], row["unsubscribed"]) == ("A", "email", 2)
