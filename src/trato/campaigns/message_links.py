@@ -139,7 +139,9 @@ class MessageLinks:
                 continue
             if len(target) > MAX_TARGET:
                 continue
-            code = code_for(message_id, url)
+            # The customer's own links are signed with the time: their code must not depend on it,
+            # or a chunk done again in another second would make other codes.
+            code = code_for(message_id, f"own:{own.index(url)}" if url in own else url)
             self.rows.setdefault(code, {
                 "code": code, "campaign_id": self.campaign_id, "customer_id": customer_id, "variant": variant,
                 "channel": channel, "kind": "p" if url in own else "c", "target": target, "created_at": utcnow()})
