@@ -351,14 +351,6 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
     return [m["id"] for m in messages]
 
 
-def process_chunk(session: Session, campaign: Campaign, rows: Sequence[Any], now: datetime
-                  ) -> tuple[list[str], dict[str, dict[str, str | bytes]]]:
-    """One chunk of pending recipients in the caller's unit of work; returns the queued message ids
-    and their parts (handed to the adapters after commit)."""
-    prepared = prepare_chunk(session, Plan.of(campaign), [Pending(*r) for r in rows], now)
-    return write_chunk(session, campaign, prepared, now), prepared.decoded_parts()
-
-
 def sync_recipients(session: Session, states: dict[str, str]) -> None:
     """Recipients follow their messages' delivery states (sent, failed, possibly sent)."""
     moves = [{"b_message": mid, "b_state": RECIPIENT_STATE[state]} for mid, state in states.items()
@@ -426,11 +418,8 @@ def count_processed(session: Session, campaign: Campaign, count: int, now: datet
 
 def pending_after(session: Session, campaign_id: str, *, after_id: int, limit: int, now: datetime) -> list[Pending]:
     """The next ``limit`` recipients due now after ``after_id`` (what a chunk prepared ahead takes)."""
-    return [Pending(*r) for r in session.execute(select(
-        RECIPIENTS.c.id, RECIPIENTS.c.customer_id, RECIPIENTS.c.variant, RECIPIENTS.c.not_before).where(
-        RECIPIENTS.c.campaign_id == campaign_id, RECIPIENTS.c.state == "pending", RECIPIENTS.c.id > after_id,
-        (RECIPIENTS.c.not_before.is_(None)) | (RECIPIENTS.c.not_before <= now))
-        .order_by(RECIPIENTS.c.id).limit(limit))]
+    return [Pending(*r) for r in session.execute(
+        _due(campaign_id, now).where(RECIPIENTS.c.id > after_id).limit(limit))]
 
 
 def still_pending(session: Session, campaign_id: str, recipient_ids: list[int]) -> set[int]:

@@ -3,8 +3,8 @@
 Each chunk is one unit of work: the campaign row is read without a lock (a pause or a cancel is
 seen before the next chunk), the chunk's recipients are claimed (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL: runs on other workers take other recipients), processed by
-:func:`pipeline.process_chunk` (which adds to the campaign's counter in the database) and
-committed; its messages go to the adapters after the commit. The campaign row is locked only for
+:func:`pipeline.prepare_chunk` and :func:`pipeline.write_chunk` (which adds to the campaign's
+counter in the database) and committed; its messages go to the adapters after the commit. The campaign row is locked only for
 short decisions: a scheduled campaign starting, a throttled campaign's pace (``paced_until``,
 shared by all its runs, so the messages per minute hold across workers) and "done" (decided once,
 by whichever run finds nothing left to do).

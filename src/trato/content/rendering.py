@@ -61,6 +61,16 @@ def _typed(value: date | datetime | None) -> str | None:
 def customer_values(session: Session, customer_id: str) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]:
     """A profile as templates see it: (customer, identities by kind, computed traits)."""
     customer = customers.get_customer(session, customer_id)
+    identities: dict[str, list[str]] = {}
+    for identity in customers.identities_of(session, customer.id):
+        identities.setdefault(identity.kind, []).append(identity.value)
+    lifetime = customers.lifetime_values(session, customer_ids=[customer.id]).get(customer.id, {})
+    return _values(customer, identities, lifetime)
+
+
+def _values(customer: Any, identities: dict[str, list[str]], lifetime: dict[str, int]
+            ) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]:
+    """(profile, identities, computed) of a customer given as an ORM object or a row of its columns."""
     profile = dict(customer.traits or {})
     profile.update({
         "id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
@@ -68,10 +78,6 @@ def customer_values(session: Session, customer_id: str) -> tuple[dict[str, Any],
         "country": customer.country, "timezone": customer.timezone, "birthday": _typed(customer.birthday),
         "customer_since": _typed(customer.customer_since),
     })
-    identities: dict[str, list[str]] = {}
-    for identity in customers.identities_of(session, customer.id):
-        identities.setdefault(identity.kind, []).append(identity.value)
-    lifetime = customers.lifetime_values(session, customer_ids=[customer.id]).get(customer.id, {})
     computed = {
         "first_seen_at": _typed(customer.first_seen_at), "last_seen_at": _typed(customer.last_seen_at),
         "event_count": customer.event_count, "purchase_count": customer.purchase_count,
@@ -84,9 +90,8 @@ def customer_values(session: Session, customer_id: str) -> tuple[dict[str, Any],
 def customer_values_many(session: Session, customer_ids: list[str]
                          ) -> dict[str, tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]]:
     """:func:`customer_values` for many customers in three queries (bulk sends)."""
-    found: dict[str, tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]] = {}
     if not customer_ids:
-        return found
+        return {}
     c = customers.Customer
     rows = list(session.execute(select(
         c.id, c.traits, c.first_name, c.last_name, c.email, c.phone, c.locale, c.country, c.timezone, c.birthday,
@@ -98,22 +103,7 @@ def customer_values_many(session: Session, customer_ids: list[str]
             .where(customers.Identity.customer_id.in_(customer_ids)).order_by(customers.Identity.id)):
         identities.setdefault(cid, {}).setdefault(kind, []).append(value)
     lifetimes = customers.lifetime_values(session, customer_ids=customer_ids)
-    for customer in rows:
-        profile = dict(customer.traits or {})
-        profile.update({
-            "id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
-            "email": customer.email, "phone": customer.phone, "locale": customer.locale,
-            "country": customer.country, "timezone": customer.timezone, "birthday": _typed(customer.birthday),
-            "customer_since": _typed(customer.customer_since),
-        })
-        computed = {
-            "first_seen_at": _typed(customer.first_seen_at), "last_seen_at": _typed(customer.last_seen_at),
-            "event_count": customer.event_count, "purchase_count": customer.purchase_count,
-            "last_purchase_at": _typed(customer.last_purchase_at), "last_channel": customer.last_channel,
-            "lifetime_value": {cur: cents / 100 for cur, cents in lifetimes.get(customer.id, {}).items()},
-        }
-        found[customer.id] = (profile, identities.get(customer.id, {}), computed)
-    return found
+    return {row.id: _values(row, identities.get(row.id, {}), lifetimes.get(row.id, {})) for row in rows}
 
 
 def choose_language(communication: Communication, version: TemplateVersion, channel: str,
