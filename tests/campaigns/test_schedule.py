@@ -108,11 +108,11 @@ def test_a_worker_stopped_during_the_provider_call_leaves_possibly_sent_never_a_
     real = bulk._record
     calls = {"n": 0}
 
-    def stopped(results: Any) -> Any:
+    def stopped(results: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("worker killed after the provider calls")
-        return real(results)
+        return real(results, **kwargs)
 
     from trato.core.queue import huey
 

@@ -41,3 +41,32 @@ def test_the_filter_gives_the_same_text_either_way() -> None:
     context = {"locale": "es_ES", "company": {"currency": "EUR"}}
     assert render_source("{{ 1234.5|money }} {{ -0.004|money }} {{ 12|money('JPY') }}", context) == (
         "1.234,50\xa0€ -0,00\xa0€ 12\xa0JPY")
+
+
+def test_amounts_formatted_before_come_back_the_same_and_each_locale_keeps_its_own() -> None:
+    from trato.content import locale_filters
+
+    locale_filters._MONEY_MEMO.clear()
+    source = "{{ 1234.5|money }}|{{ 1234.5|money }}|{{ 1234|money }}|{{ 1234.0|money('USD') }}"
+    spanish = render_source(source, {"locale": "es_ES", "company": {"currency": "EUR"}})
+    english = render_source(source, {"locale": "en_GB", "company": {"currency": "EUR"}})
+    assert spanish == "1.234,50\xa0€|1.234,50\xa0€|1.234,00\xa0€|1.234,00\xa0US$"
+    assert english == "€1,234.50|€1,234.50|€1,234.00|US$1,234.00"
+    assert len(locale_filters._MONEY_MEMO) == 6  # (type, amount, currency, locale): 1234 and 1234.0 apart
+
+
+def test_zero_and_negative_zero_are_not_taken_for_each_other() -> None:
+    context = {"locale": "es_ES", "company": {"currency": "EUR"}}
+    for _ in range(2):
+        assert render_source("{{ -0.0|money }} {{ 0.0|money }} {{ 0|money }}", context) == (
+            f"{format_currency(Decimal('-0.0'), 'EUR', locale='es_ES')} 0,00\xa0€ 0,00\xa0€")
+
+
+def test_the_memo_stays_bounded() -> None:
+    from trato.content import locale_filters
+
+    context = {"locale": "es_ES", "company": {"currency": "EUR"}}
+    for amount in range(locale_filters.MONEY_MEMO_SIZE + 10):
+        render_source("{{ amount|money }}", {**context, "amount": amount + 1})
+    assert len(locale_filters._MONEY_MEMO) <= locale_filters.MONEY_MEMO_SIZE
+    assert render_source("{{ 3|money }}", context) == "3,00\xa0€"

@@ -196,3 +196,18 @@ def test_a_missing_variable_given_to_a_locale_filter_is_named(source: str) -> No
         render_source(source, {"data": {}, "lang": "es"})
     assert caught.value.code == "template_undefined_variable"
     assert "'due'" in caught.value.message or "'amount'" in caught.value.message
+
+
+def test_dict_values_read_as_attributes_and_dict_methods_stay_methods() -> None:
+    context = {"customer": {"first_name": "Ana", "items": "tres", "get": "no"}}
+    assert render_source("{{ customer.first_name }} {{ customer['items'] }} {{ customer['get'] }}",
+                         context) == "Ana tres no"
+    # ``.get`` and ``.items`` are the dict's methods, as in Jinja; a key that is not there is undefined.
+    assert render_source("{{ customer.get('first_name') }} {{ customer.items()|list|length }}", context) == "Ana 3"
+    with pytest.raises(TemplateError) as caught:
+        render_source("{{ customer.last_name }}", context)
+    assert caught.value.code == "template_undefined_variable"
+    with pytest.raises(TemplateError) as caught:
+        render_source("{{ customer.update({'first_name': 'Eve'}) }}", context)
+    assert caught.value.code == "template_unsafe"
+    assert context["customer"]["first_name"] == "Ana"

@@ -88,3 +88,27 @@ def test_cli_creates_tokens_and_sources(database_url):
     assert "wk_" in result.output
     result = runner.invoke(app, ["tokens", "create", "--name", "x", "--role", "root"])
     assert result.exit_code != 0
+
+
+def test_datetimes_bound_many_times_over_come_back_as_written(database_url):
+    """Bulk writes repeat one moment across rows (bound once on SQLite): every row still gets its own."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+
+    from trato.core.db import UTCDateTime, get_engine
+
+    table = Table("test_moments", MetaData(), Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
+    engine = get_engine()
+    table.create(engine)
+    try:
+        now = datetime(2026, 3, 1, 18, 30, 0, 250, tzinfo=timezone.utc)
+        madrid = timezone(timedelta(hours=1))
+        values = [now, now, now, now + timedelta(microseconds=1), None, now, now.astimezone(madrid),
+                  datetime(2026, 3, 1, 18, 30, tzinfo=timezone.utc), now]
+        with engine.begin() as conn:
+            conn.execute(insert(table), [{"id": i, "at": v} for i, v in enumerate(values)])
+            found = [at for _, at in conn.execute(select(table.c.id, table.c.at).order_by(table.c.id))]
+        assert found == values
+    finally:
+        table.drop(engine)

@@ -405,7 +405,8 @@ def record_many(session: Session, items: Sequence[Mapping[str, Any]]) -> list[st
     :func:`record`, so ``trato archive verify`` checks them alike). Returns the entry ids in order.
 
     Each item has :func:`record`'s fields (customer_id, communication_id, version_id, channel,
-    language, recipient, parts, decision, message_id, is_test, sent_at). The parts are stored
+    language, recipient, parts, decision, message_id, is_test, sent_at), and may carry the parts
+    already serialised (``encoded``, :func:`chain.encode_parts` of ``parts``). The parts are stored
     compressed (no reproduction per message: a bulk send renders once and keeps what it sent).
     Message ids already archived are refused with :class:`MessageAlreadyArchived` — a bulk caller
     archives each message once, in the same unit of work that creates it.
@@ -422,7 +423,7 @@ def prepare_many(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         _check(item["channel"], item["language"], item["recipient"], item["customer_id"],
                (item["communication_id"], item["version_id"]))
         _check_parts(item["parts"])
-        encoded = chain.encode_parts(item["parts"])
+        encoded = item.get("encoded") or chain.encode_parts(item["parts"])
         decision = item.get("decision")
         decision_text = chain.canonical_json(decision).decode() if decision is not None else None
         salt = os.urandom(16).hex()

@@ -96,15 +96,21 @@ class MessageLinks:
         self.rows: dict[str, dict[str, Any]] = {}
 
     def apply(self, parts: Mapping[str, Any], *, customer_id: str, message_id: str, variant: str, channel: str,
-              links: Mapping[str, str]) -> dict[str, Any]:
+              links: Mapping[str, str], carried: bool = False) -> dict[str, Any]:
         """The message's parts with its policy links carrying the message id and, in a text
-        message, every link shortened."""
+        message, every link shortened. ``carried``: the links were made with the message id
+        already (rendered knowing it), so they are kept as they are."""
+        if carried and channel not in TEXT_CHANNELS:
+            return dict(parts)
         out = dict(parts)
         own = []
         for name in ("preferences", "unsubscribe"):
             url = links.get(name)
             holders = [k for k, v in out.items() if url and isinstance(v, str) and url in v]
             if not holders:
+                continue
+            if carried:
+                own.append(str(url))
                 continue
             # The preference link is the customer's alone: made afresh; an unsubscribe link names a
             # purpose and topic, so it is read and signed again with the message added.

@@ -30,8 +30,6 @@ from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
 from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import as_utc
-from trato.core.db import unit_of_work
-from trato.customers import service as customers
 from trato.delivery import bulk
 from trato.policy import service as policy
 
@@ -169,7 +167,6 @@ class Prepared:
     messages: list[dict[str, Any]] = field(default_factory=list)
     archived: list[dict[str, Any]] = field(default_factory=list)
     reservations: list[dict[str, Any]] = field(default_factory=list)
-    timeline: list[dict[str, Any]] = field(default_factory=list)
     parts: dict[str, bytes] = field(default_factory=dict)
     recipients: dict[int, str] = field(default_factory=dict)  # recipient id → customer id, the whole chunk
     # Contacts each customer to be sent had in the cap windows when deciding: a customer contacted
@@ -195,7 +192,6 @@ class Prepared:
             messages=messages,
             archived=[a for a in self.archived if a["message_id"] in kept_messages],
             reservations=[r for r in self.reservations if r["customer_id"] in kept],
-            timeline=[t for t in self.timeline if t["customer_id"] in kept],
             parts={k: v for k, v in self.parts.items() if k in kept_messages},
             recipients={i: c for i, c in self.recipients.items() if i in recipient_ids},
             contacts_seen={c: n for c, n in self.contacts_seen.items() if c in kept}, at=self.at,
@@ -262,8 +258,9 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                                            not_before=decision.until))
             else:
                 out.updates.append(_update(r, key, "excluded", now=now, reason=reason_of(decision)))
+        ids = {cid: message_id(plan.id, by_customer[cid].id) for cid, _ in sending}
         rendered = content.render_many(session, communication_id=communication.id, version_id=version.id,
-                                       items=sending, data=plan.data, at=now)
+                                       items=sending, data=plan.data, at=now, message_ids=ids)
         messages: list[dict[str, Any]] = []
         for cid, channel in sending:
             r, decision, done = by_customer[cid], decided[cid], rendered.get(cid)
@@ -278,9 +275,9 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                 parts["html"] = instrument.email_html(
                     str(parts["html"]), customer_id=cid, variant=key, channel=channel,
                     unsubscribe_url=links.get("unsubscribe"), preferences_url=links.get("preferences"))
-            parts = message_links.apply(parts, customer_id=cid, message_id=message_id(plan.id, r.id), variant=key,
-                                        channel=channel, links=done.context.get("links") or {})
-            mid = message_id(plan.id, r.id)
+            mid = ids[cid]
+            parts = message_links.apply(parts, customer_id=cid, message_id=mid, variant=key, channel=channel,
+                                        links=done.context.get("links") or {}, carried=True)
             decision_json = {"outcome": "send", "channel": channel, "at": now.isoformat(), "zone": decision.zone,
                              "reasons": decision.compact(), "campaign_id": plan.id, "variant": key}
             messages.append({
@@ -292,15 +289,14 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                 "archive_entry_id": None, "attempts": 0, "last_error": None, "not_before": None,
                 "created_by": f"campaign:{plan.id}", "created_at": now, "updated_at": now, "accepted_at": None,
             })
+            out.parts[mid] = encoded = chain.encode_parts(parts)
             archived.append({"customer_id": cid, "communication_id": communication.id, "version_id": version.id,
                              "channel": channel, "language": done.language, "recipient": recipient, "parts": parts,
-                             "decision": decision_json, "message_id": mid})
+                             "encoded": encoded, "decision": decision_json, "message_id": mid})
             out.reservations.append({"customer_id": cid, "channel": channel, "purpose": plan.purpose,
                                      "topic": plan.topic, "communication": communication.key, "sent_at": now})
-            out.parts[mid] = chain.encode_parts(parts)
             out.updates.append(_update(r, key, "queued", now=now, channel=channel, message=mid))
         out.messages.extend(messages)
-        out.timeline.extend(bulk.timeline_rows(messages, {communication.id: communication.key}, now))
     out.archived = archive.prepare_many(archived)
     out.short_links = list(message_links.rows.values())
     if out.messages:
@@ -327,8 +323,10 @@ def _contacted_meanwhile(session: Session, prepared: Prepared) -> Prepared:
 
 def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: datetime) -> list[str]:
     """Store a prepared chunk in the caller's unit of work: decisions, contact bookings, the
-    archive append, the queued messages, their timeline entries and the recipients' states.
-    Returns the queued message ids (handed to the adapters after commit)."""
+    archive append, the queued messages and the recipients' states. Returns the queued message
+    ids (handed to the adapters after commit). A campaign message reaches the customer's timeline
+    once, with the provider's answer (:mod:`trato.delivery.bulk`), not also when queued: a
+    behavioural segment counting ``message_sent`` counts each campaign message once."""
     _at("decided")
     prepared = _contacted_meanwhile(session, prepared)
     policy.log_decisions(session, prepared.logged)
@@ -339,7 +337,6 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
     _at("archived")
     bulk.insert_queued(session, messages)
     store_short_links(session, prepared.short_links)
-    customers.record_events(session, rows=prepared.timeline)
     if prepared.updates:
         session.connection().execute(
             update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("b_id")).values(
@@ -365,10 +362,8 @@ def deliver(message_ids: list[str], parts: dict[str, dict[str, str | bytes]] | N
     """Hand messages to the adapters, then move their recipients along."""
     if not message_ids:
         return {}
-    states = bulk.deliver_many(message_ids, parts=parts, stale=stale)
+    states = bulk.deliver_many(message_ids, parts=parts, stale=stale, then=sync_recipients)
     _at("delivered")
-    with unit_of_work() as session:
-        sync_recipients(session, states)
     return states
 
 

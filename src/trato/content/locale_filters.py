@@ -134,7 +134,29 @@ def money_filter(context: Context, value: Any, currency: str | None = None) -> s
     """An amount in the currency's units (``49.9``) as money in the customer's locale."""
     company = context.get("company") or {}
     code = str(currency or (company.get("currency") if isinstance(company, Mapping) else None) or "EUR")
-    amount, locale = _decimal(value, "money"), _locale(context)
+    tag = str(context.get("locale") or context.get("lang") or "es")
+    kind = type(value)
+    key = (kind, value, code, tag) if (kind is int or kind is float) and value else None  # not 0.0 and -0.0 alike
+    if key is not None:  # the same prices and amounts come back message after message
+        found = _MONEY_MEMO.get(key)
+        if found is not None:
+            return found
+    text = _money(value, code, _parsed(tag))
+    if key is not None:
+        if len(_MONEY_MEMO) >= MONEY_MEMO_SIZE:
+            _MONEY_MEMO.clear()
+        _MONEY_MEMO[key] = text
+    return text
+
+
+# Amounts (int and float only: the type is part of the key, so True never passes for 1) already
+# formatted, by currency and locale tag; cleared when full.
+MONEY_MEMO_SIZE = 4096
+_MONEY_MEMO: dict[tuple[type, Any, str, str], str] = {}
+
+
+def _money(value: Any, code: str, locale: Locale) -> str:
+    amount = _decimal(value, "money")
     fast = _money_format(locale, code) if amount.is_finite() else None
     if fast is not None:
         try:

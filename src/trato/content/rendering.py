@@ -128,24 +128,26 @@ def _company(settings: Any) -> dict[str, Any]:
             "currency": settings.default_currency, "country": settings.default_region}
 
 
-def _links(customer_id: str, purpose: str, base: str) -> dict[str, str]:
+def _links(customer_id: str, purpose: str, base: str, message_id: str | None = None) -> dict[str, str]:
     """The customer's signed one-click unsubscribe (from this purpose, by e-mail) and preference
-    center links; a sample profile gets links that name the pages and change nothing."""
+    center links, carrying ``message_id`` when the message's id is known before it is rendered
+    (campaigns); a sample profile gets links that name the pages and change nothing."""
     if not customer_id:
         return {"unsubscribe": f"{base}/u/sample", "preferences": f"{base}/p/sample"}
-    return {"unsubscribe": policy.unsubscribe_url(customer_id, purpose, None, "email"),
-            "preferences": policy.preference_url(customer_id)}
+    return {"unsubscribe": policy.unsubscribe_url(customer_id, purpose, None, "email", message_id=message_id),
+            "preferences": policy.preference_url(customer_id, message_id=message_id)}
 
 
 def build_context(
     session: Session, *, communication: Communication, language: str, customer_id: str | None = None,
     sample: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None, at: datetime | None = None,
     values: tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]] | None = None,
-    trusted_data: bool = False,
+    trusted_data: bool = False, message_id: str | None = None,
 ) -> dict[str, Any]:
     """The JSON render context for a real customer (by id) or a sample profile, as at ``at``
     (default: now). ``values``: the customer's :func:`customer_values`, when already loaded;
-    ``trusted_data``: ``data`` is JSON-safe already (bulk renders make it so once)."""
+    ``trusted_data``: ``data`` is JSON-safe already (bulk renders make it so once);
+    ``message_id``: the message being rendered, carried by its preference and unsubscribe links."""
     settings = get_settings()
     if values is not None:
         profile, identities, computed = values
@@ -169,7 +171,7 @@ def build_context(
         # shared values cannot be changed by one customer's template for the next.
         return {
             "customer": profile, "identities": identities, "computed": computed, "data": data,
-            "company": _company(settings), "links": _links(customer_ref, communication.purpose, base),
+            "company": _company(settings), "links": _links(customer_ref, communication.purpose, base, message_id),
             "lang": language, "locale": locale, "timezone": profile.get("timezone") or settings.default_timezone,
             "now": iso(at or utcnow()),
         }
@@ -179,7 +181,7 @@ def build_context(
         "computed": computed,
         "data": dict(data if data is not None else communication.sample_data or {}),
         "company": _company(settings),
-        "links": _links(customer_ref, communication.purpose, base),
+        "links": _links(customer_ref, communication.purpose, base, message_id),
         "lang": language,
         "locale": locale,
         "timezone": profile.get("timezone") or settings.default_timezone,
@@ -204,6 +206,8 @@ def block_texts(session: Session, version: TemplateVersion, language: str) -> di
 
 def _field(version: TemplateVersion, channel: str, language: str, field: str, source: str,
            blocks: Mapping[str, str], context: Mapping[str, Any]) -> str:
+    if not source:  # an empty field (a preheader left blank) renders as nothing
+        return ""
     template = templating.cached_template(
         (version.id, channel, language, field), source, blocks=blocks, autoescape=(channel, field) in MARKUP_FIELDS,
     )

@@ -111,10 +111,24 @@ def _check_percent(text: str, right: Any, budget: Budget) -> None:
     _check_numbers(right if isinstance(right, tuple) else (right,), budget)
 
 
+_DICT_ATTRIBUTES: Final = frozenset(dir(dict))
+
+
 class TratoSandbox(ImmutableSandboxedEnvironment):
     """Jinja's sandbox with trato's time and size bounds (see the module docstring)."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``customer.first_name`` on a plain dict: Jinja tries the attribute first and, a dict having
+        # none of that name, takes the key. Same result without raising and catching AttributeError
+        # for every variable of every message (names that are dict attributes still go the long way).
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         budget = current()

@@ -453,8 +453,10 @@ def approved_version(session: Session, *, communication_id: str, version_id: str
 def render_many(
     session: Session, *, communication_id: str, items: Iterable[tuple[str, str]], version_id: str | None = None,
     data: Mapping[str, Any] | None = None, at: datetime | None = None, failed: dict[str, str] | None = None,
+    message_ids: Mapping[str, str] | None = None,
 ) -> dict[str, Rendered]:
-    """What many customers are sent, each on their channel: ``items`` are (customer_id, channel).
+    """What many customers are sent, each on their channel: ``items`` are (customer_id, channel);
+    ``message_ids`` (by customer), when the messages' ids are known already, go into their links.
 
     The bulk form of :func:`render_for_send`: profiles are read in a few queries and the compiled
     templates and content blocks are shared, so per customer only the template runs.
@@ -477,7 +479,8 @@ def render_many(
             blocks[lang] = rendering.block_texts(session, version, lang)
         context = rendering.build_context(session, communication=communication, language=lang,
                                           customer_id=customer_id, data=shared, at=at, values=loaded,
-                                          trusted_data=True)
+                                          trusted_data=True,
+                                          message_id=message_ids.get(customer_id) if message_ids else None)
         try:
             parts = rendering.render_parts(session, version=version, channel=channel, language=lang,
                                            context=context, blocks=blocks[lang])

@@ -51,6 +51,25 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
 
+    def bind_processor(self, dialect: Any) -> Any:
+        inner = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or inner is None:
+            return inner
+        # Bulk writes bind the same moment many times over (a chunk's 500 messages, their events and
+        # timeline entries all carry one ``now``): the text of the last value is kept, by identity, so
+        # it is formatted once. One tuple, replaced whole, so threads sharing it never see half of one.
+        last: list[tuple[Any, Any]] = [(None, None)]
+
+        def process(value: Any) -> Any:
+            seen = last[0]
+            if seen[0] is value and value is not None:
+                return seen[1]
+            text = inner(value)
+            last[0] = (value, text)
+            return text
+
+        return process
+
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -10,7 +10,7 @@ per message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,12 +71,15 @@ def _keys(session: Session, communication_ids: set[str]) -> dict[str, str]:
 
 
 def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str, str | bytes]] | None = None,
-                 stale: timedelta | None = None) -> dict[str, str]:
+                 stale: timedelta | None = None,
+                 then: Callable[[Session, dict[str, str]], None] | None = None) -> dict[str, str]:
     """Hand these messages to their adapters; returns each message's state afterwards.
 
     Only queued or retrying messages are sent. ``parts``: the rendered parts by message id (else
     read back from the archive). A message found ``sending`` was being sent by a worker that
-    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``.
+    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``. ``then`` is
+    called with the states in the unit of work that records the providers' answers (what follows
+    the messages, e.g. a campaign's recipients, commits with them).
     """
     claimed, states = _claim(message_ids, parts or {}, stale)
     results: list[tuple[OutgoingMessage, int, str, ProviderResult]] = []
@@ -91,7 +94,12 @@ def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str,
             continue
         provider, result = send_through(providers, outgoing, set())[-1]
         results.append((outgoing, attempt, provider, result))
-    states.update(_record(results))
+    if results:
+        states.update(_record(results, then=None if then is None else
+                              lambda session, recorded: then(session, {**states, **recorded})))
+    elif then is not None and states:
+        with unit_of_work() as session:
+            then(session, states)
     return states
 
 
@@ -165,7 +173,8 @@ def _count_as_sent(session: Session, rows: list[dict[str, Any]], keys: Mapping[s
                                   topic=r["topic"] or None, sent_at=now, message_id=r["id"])
 
 
-def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> dict[str, str]:
+def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]],
+            then: Callable[[Session, dict[str, str]], None] | None = None) -> dict[str, str]:
     if not results:
         return {}
     by_id = {outgoing.message_id: (attempt, provider, result) for outgoing, attempt, provider, result in results}
@@ -242,4 +251,6 @@ def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]]) -> 
             from trato.delivery import tasks
 
             on_commit(session, lambda: [tasks.enqueue("deliver", mid, eta) for mid, eta in retries])
+        if then is not None:
+            then(session, states)
     return states
