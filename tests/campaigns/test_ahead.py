@@ -12,12 +12,13 @@ from tests.campaigns.conftest import create, launch, make_people
 from tests.campaigns.test_pipeline import recipients, sent_to
 
 
-@pytest.fixture
-def pool(monkeypatch: pytest.MonkeyPatch) -> Any:
+@pytest.fixture(params=[1, 2], ids=["one-preparing", "two-preparing"])
+def pool(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
+    """A pool of one process (one chunk prepared ahead) or two (two chunks, side by side)."""
     from trato.campaigns import ahead
     from trato.core.settings import get_settings
 
-    monkeypatch.setenv("TRATO_CAMPAIGN_PREPARE_PROCESSES", "1")
+    monkeypatch.setenv("TRATO_CAMPAIGN_PREPARE_PROCESSES", str(request.param))
     get_settings.cache_clear()
     yield ahead
     monkeypatch.setenv("TRATO_CAMPAIGN_PREPARE_PROCESSES", "0")
@@ -30,9 +31,25 @@ def test_a_campaign_prepared_ahead_reaches_everyone_once(campaign_world: dict[st
     from trato.campaigns import service
     from trato.core.db import new_session
 
+    from trato.campaigns import ahead
+
     people = campaign_world["people"] + make_people(13, start=200)
     campaign_id = create(campaign_world, chunk_size=4, holdout_percent=20)
-    launch(campaign_id)
+    handed: list[list[int]] = []
+    submit = ahead.submit
+
+    def watched(plan: Any, *, rows: list[Any], now: Any) -> Any:
+        handed.append([r.id for r in rows])
+        return submit(plan, rows=rows, now=now)
+
+    ahead.submit = watched  # type: ignore[assignment]
+    try:
+        launch(campaign_id)
+    finally:
+        ahead.submit = submit  # type: ignore[assignment]
+    # Chunks handed to the pool follow each other in recipient order and never overlap.
+    flat = [rid for chunk in handed for rid in chunk]
+    assert len(handed) >= 4 and flat == sorted(set(flat)) and all(len(chunk) <= 4 for chunk in handed)
     found = recipients(campaign_id)
     assert set(found) == set(people)
     contacted = {cid for cid, r in found.items() if r.state == "sent"}

@@ -86,13 +86,13 @@ def _current_environment() -> dict[str, str]:
     return found
 
 
-def submit(plan: Any, *, after_id: int, limit: int, now: datetime) -> Future[Any] | None:
-    """Prepare the next ``limit`` pending recipients after ``after_id`` in a pool process (None
-    when there is no pool). The future's result is (rows, prepared)."""
+def submit(plan: Any, *, rows: list[Any], now: datetime) -> Future[Any] | None:
+    """Prepare these pending recipients (:class:`pipeline.Pending`) in a pool process (None when
+    there is no pool). The future's result is (rows, prepared)."""
     executor = pool()
     if executor is None:
         return None
-    return executor.submit(_prepare, _current_environment(), plan, after_id, limit, now)
+    return executor.submit(_prepare, _current_environment(), plan, rows, now)
 
 
 def _configure(environment: dict[str, str]) -> None:
@@ -115,14 +115,13 @@ def _configure(environment: dict[str, str]) -> None:
     _environment = environment
 
 
-def _prepare(environment: dict[str, str], plan: Any, after_id: int, limit: int, now: datetime) -> tuple[Any, Any]:
-    """In a pool process: read the next pending recipients and prepare them (reads only)."""
+def _prepare(environment: dict[str, str], plan: Any, rows: list[Any], now: datetime) -> tuple[Any, Any]:
+    """In a pool process: prepare these recipients (reads only)."""
     _configure(environment)
     from trato.campaigns import pipeline
     from trato.core.db import new_session
 
     with new_session(readonly=True) as session:
-        rows = pipeline.pending_after(session, plan.id, after_id=after_id, limit=limit, now=now)
         prepared = pipeline.prepare_chunk(session, plan, rows, now) if rows else None
         session.rollback()
     return rows, prepared

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -101,7 +102,10 @@ def _slot_key(campaign_id: str, slot: int) -> int:
 def _run(campaign_id: str, max_chunks: int | None, stale: timedelta) -> str:
     deliver_left_behind(campaign_id, stale)
     done = 0
-    coming: Future[Any] | None = None  # the next chunk, being prepared in a pool process (see ahead)
+    # The next chunks, in order, each being prepared in a pool process (see ahead): as many ahead
+    # as the pool has processes, so none of them idles while this run writes and delivers.
+    coming: deque[Future[Any]] = deque()
+    handed = 0  # the highest recipient id handed to the pool
     began, waited = time.perf_counter(), 0.0
     try:
         while True:
@@ -110,9 +114,9 @@ def _run(campaign_id: str, max_chunks: int | None, stale: timedelta) -> str:
             if gate != "running":
                 return gate
             ready = None
-            if coming is not None:
+            if coming:
                 waiting_since = time.perf_counter()
-                ready, coming = coming.result(), None
+                ready = coming.popleft().result()
                 waited += time.perf_counter() - waiting_since
             with unit_of_work() as session:
                 campaign = session.get(Campaign, campaign_id)
@@ -129,9 +133,10 @@ def _run(campaign_id: str, max_chunks: int | None, stale: timedelta) -> str:
                     rows = [pipeline.Pending(*r) for r in pipeline.next_rows(session, campaign, started)]
                 if rows:
                     plan = pipeline.Plan.of(campaign)
-                    if not campaign.throttle_per_minute and (max_chunks is None or done + 1 < max_chunks):
-                        coming = ahead.submit(plan, after_id=max(r.id for r in rows), limit=campaign.chunk_size,
-                                              now=started)
+                    if not campaign.throttle_per_minute:
+                        handed = _hand_ahead(session, plan, coming, after=max(handed, max(r.id for r in rows)),
+                                             size=campaign.chunk_size, now=started,
+                                             most=None if max_chunks is None else max_chunks - done - 1)
                     if prepared is None:
                         prepared = pipeline.prepare_chunk(session, plan, rows, started)
                     message_ids = pipeline.write_chunk(session, campaign, prepared, started)
@@ -146,11 +151,29 @@ def _run(campaign_id: str, max_chunks: int | None, stale: timedelta) -> str:
             if max_chunks is not None and done >= max_chunks:
                 return "running"
     finally:
-        if coming is not None:
-            coming.cancel()
+        for future in coming:
+            future.cancel()
         # How the run went: with a preparation pool, a long wait means preparing is the slower half.
         log.info("campaign run", campaign_id=campaign_id, chunks=done,
                  seconds=round(time.perf_counter() - began, 2), waited_for_preparation=round(waited, 2))
+
+
+def _hand_ahead(session: Any, plan: pipeline.Plan, coming: deque[Future[Any]], *, after: int, size: int,
+                now: datetime, most: int | None) -> int:
+    """Fill the pool with the chunks that come next: the pending recipients after ``after``, a
+    chunk to each free process (at most ``most`` chunks in all). Returns the highest recipient id
+    handed over. Recipients are read here, in order, so chunks prepared side by side never overlap."""
+    depth = ahead.processes()
+    while len(coming) < depth and (most is None or len(coming) < most):
+        rows = pipeline.pending_after(session, plan.id, after_id=after, limit=size, now=now)
+        if not rows:
+            break
+        future = ahead.submit(plan, rows=rows, now=now)
+        if future is None:
+            break
+        coming.append(future)
+        after = rows[-1].id
+    return after
 
 
 def _gate(campaign_id: str, now: datetime) -> str:
