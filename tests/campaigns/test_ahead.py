@@ -182,3 +182,19 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_run_collects_less_often_and_gives_the_thresholds_back(campaign_world: dict[str, Any]) -> None:
+    import gc
+
+    from trato.campaigns import runner
+
+    seen: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
+    with runner.fewer_collections():
+        seen.append(gc.get_threshold())
+        with runner.fewer_collections():  # a second run at the same time
+            seen.append(gc.get_threshold())
+        seen.append(gc.get_threshold())  # still one run going
+    assert seen == [runner.RUN_THRESHOLDS] * 3
+    assert gc.get_threshold() == before

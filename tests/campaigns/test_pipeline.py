@@ -46,6 +46,8 @@ def test_a_campaign_reaches_every_consenting_member_once_in_chunks(campaign_worl
         assert progress["processed"] == progress["total"] == 12
         message = delivery.get_message(s, next(iter(found.values())).message_id)
         assert message.state == "accepted" and message.idempotency_key.startswith(f"campaign:{campaign_id}:")
+        # The campaign's data is kept once, in the campaign: a message re-rendered (failover) finds it there.
+        assert message.data == {} and delivery.data_of(s, message) == {"discount": 20}
         assert [e.state for e in delivery.events_of(s, message.id)] == ["decided", "queued", "sending", "accepted"]
         parts = archive.content_of(s, message.archive_entry_id)
         assert "Cliente" in str(parts["subject"]) and "/t/o/" in str(parts["html"])

@@ -283,7 +283,8 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
             messages.append({
                 "id": mid, "idempotency_key": f"campaign:{plan.id}:{cid}", "communication_id": communication.id,
                 "customer_id": cid, "purpose": plan.purpose, "topic": plan.topic or "",
-                "data": plan.data, "requested_channels": list(plan.channels), "channel": channel,
+                # The campaign's data stays in the campaign (delivery.data_of finds it for a failover).
+                "data": {}, "requested_channels": list(plan.channels), "channel": channel,
                 "recipient": recipient, "language": done.language, "state": "queued", "provider": None,
                 "provider_message_id": None, "decision": decision_json, "reservation_id": None,
                 "archive_entry_id": None, "attempts": 0, "last_error": None, "not_before": None,

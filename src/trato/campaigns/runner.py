@@ -20,6 +20,7 @@ While a chunk is written and delivered, the next one may be prepared in a pool p
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import time
@@ -57,7 +58,35 @@ def run(campaign_id: str, *, max_chunks: int | None = None, stale: timedelta | N
     with runner_slot(campaign_id, settings.campaign_runs) as slot:
         if slot is None:
             return "busy"
-        return _run(campaign_id, max_chunks, stale)
+        with fewer_collections():
+            return _run(campaign_id, max_chunks, stale)
+
+
+_collections_lock = threading.Lock()
+_collecting_runs = 0
+_thresholds: tuple[int, int, int] | None = None
+RUN_THRESHOLDS = (50_000, 20, 10)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """While any run goes on in this process, the cyclic collector waits for 50,000 new objects
+    instead of 700: a chunk makes tens of thousands of short-lived dicts and strings that reference
+    counting frees, and each young collection walked them for nothing (about a tenth of a run's
+    time). The process's own thresholds come back when the last run ends."""
+    global _collecting_runs, _thresholds
+    with _collections_lock:
+        if _collecting_runs == 0:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(*RUN_THRESHOLDS)
+        _collecting_runs += 1
+    try:
+        yield
+    finally:
+        with _collections_lock:
+            _collecting_runs -= 1
+            if _collecting_runs == 0 and _thresholds is not None:
+                gc.set_threshold(*_thresholds)
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from trato.core.db import on_commit
 from trato.core.errors import TratoError
 from trato.core.ids import new_id
 from trato.customers import service as customers
+from trato.delivery import service as delivery
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.policy import service as policy
@@ -372,3 +373,10 @@ def running_ids(session: Session) -> list[str]:
     now = utcnow()
     return list(session.scalars(select(Campaign.id).where(
         (Campaign.state == "running") | ((Campaign.state == "scheduled") & (Campaign.send_at <= now)))))
+
+
+@delivery.provide_data("campaign:")
+def _campaign_data(session: Session, campaign_id: str) -> dict[str, Any] | None:
+    """A campaign message's template data: its campaign's, kept once there (see ``pipeline``)."""
+    campaign = session.get(Campaign, campaign_id)
+    return dict(campaign.data or {}) if campaign is not None else None

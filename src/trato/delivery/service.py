@@ -10,8 +10,10 @@ every task re-reads it and does nothing when it finds the work done.
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +37,39 @@ from trato.delivery.models import STATES, Message, MessageEvent
 from trato.delivery.resilience import health
 from trato.policy import service as policy
 from trato.policy.schemas import DecisionOut
+
+# Where a message's template data lives when its row does not carry it: a campaign's million
+# messages share the campaign's data (a catalogue, offers) instead of each keeping a copy. Keyed by
+# the start of the message's ``created_by``; the modules named here register theirs on import.
+DataSource = Callable[[Session, str], "dict[str, Any] | None"]
+_data_sources: dict[str, DataSource] = {}
+BUILT_IN_DATA_SOURCES = ("trato.campaigns.service",)
+_data_sources_loaded = False
+
+
+def provide_data(prefix: str) -> Callable[[DataSource], DataSource]:
+    """Register ``fn(session, rest)`` as the data of messages created by ``prefix + rest`` that carry none."""
+    def register(fn: DataSource) -> DataSource:
+        _data_sources[prefix] = fn
+        return fn
+    return register
+
+
+def data_of(session: Session, message: Message) -> dict[str, Any]:
+    """The template data a message is rendered with: its own, else its creator's (see above)."""
+    global _data_sources_loaded
+    if message.data:
+        return dict(message.data)
+    if not _data_sources_loaded:
+        for module in BUILT_IN_DATA_SOURCES:
+            importlib.import_module(module)
+        _data_sources_loaded = True
+    creator = message.created_by or ""
+    for prefix, source in _data_sources.items():
+        if creator.startswith(prefix):
+            return dict(source(session, creator[len(prefix):]) or {})
+    return {}
+
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 2.0  # seconds before the first retry; doubled each attempt, with jitter
@@ -105,7 +140,7 @@ def _decide(session: Session, message: Message, *, communication_key: str) -> No
     message.recipient = _address(session, message.customer_id, decision.channel)
     rendered = content.render_for_send(session, communication_id=message.communication_id,
                                        customer_id=message.customer_id, channel=decision.channel,
-                                       data=message.data)
+                                       data=data_of(session, message))
     message.language = rendered.language
     entry = archive.record(
         session, customer_id=message.customer_id, communication_id=message.communication_id,
@@ -477,7 +512,8 @@ def _fail_over_channel(session: Session, message: Message, communication_key: st
         channel = decision.channel
         recipient = _address(session, message.customer_id, channel)
         rendered = content.render_for_send(session, communication_id=message.communication_id,
-                                           customer_id=message.customer_id, channel=channel, data=message.data)
+                                           customer_id=message.customer_id, channel=channel,
+                                           data=data_of(session, message))
         decided = DecisionOut.of(decision).model_dump(mode="json")
         entry = archive.record(
             session, customer_id=message.customer_id, communication_id=message.communication_id,
