@@ -281,3 +281,32 @@ def test_older_links_without_the_message_still_work(client: Any, campaign_world:
     old = policy.unsubscribe_url(customer, "marketing", None, "email").removeprefix(BASE)
     assert client.post(old, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert client.get(policy.preference_url(customer).removeprefix(BASE)).status_code == 200
+
+
+def test_the_sweep_attributes_every_campaign_still_inside_its_conversion_window(
+        campaign_world: dict[str, Any]) -> None:
+    """A 90-day window outlives a month: the sweep follows each campaign's own window."""
+    from trato.campaigns import results
+    from trato.campaigns.models import Campaign
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session, unit_of_work
+
+    now = utcnow()
+    shapes = {  # name: (conversion days, started, finished) — None: not launched / still running
+        "inside a long window": (90, now - timedelta(days=80), now - timedelta(days=60)),
+        "window over": (30, now - timedelta(days=40), now - timedelta(days=31)),
+        "still running": (7, now - timedelta(days=120), None),
+        "just finished": (1, now - timedelta(hours=3), now - timedelta(hours=2)),
+        "never launched": (7, None, None),
+    }
+    ids = {}
+    for name, (days, started, finished) in shapes.items():
+        campaign_id = create(campaign_world, name=name, conversion_event="Order Completed", conversion_days=days)
+        with unit_of_work() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(
+                started_at=started, finished_at=finished, state="done" if finished else "running"))
+        ids[name] = campaign_id
+    create(campaign_world, name="no conversion event")
+    with new_session(readonly=True) as s:
+        found = set(results.recent_ids(s))
+    assert found == {ids["inside a long window"], ids["still running"], ids["just finished"]}

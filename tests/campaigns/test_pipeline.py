@@ -201,3 +201,42 @@ def test_campaign_sends_go_through_the_providers_failover_and_circuits(
         registry.forget()
         health().reset()
         registry.use("email", previous)
+
+
+def test_messages_just_written_are_claimed_without_reading_them_back_unless_someone_moved_them(
+        campaign_world: dict[str, Any]) -> None:
+    """The chunk's rows in hand stand for the database only while each is still queued and never tried."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from tests.campaigns.test_ahead import launched_not_run
+    from trato.campaigns import pipeline
+    from trato.campaigns.models import Campaign
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session, unit_of_work
+    from trato.delivery import service as delivery
+    from trato.delivery.models import Message
+
+    campaign_id = create(campaign_world, chunk_size=100)
+    launched_not_run(campaign_id)
+    now = utcnow()
+    with unit_of_work() as s:
+        rows = pipeline.pending_after(s, campaign_id, after_id=0, limit=100, now=now)
+        prepared = pipeline.prepare_chunk(s, pipeline.Plan.of(s.get(Campaign, campaign_id)), rows, now)
+        ids = pipeline.write_chunk(s, s.get(Campaign, campaign_id), prepared, now)
+    busy, retried = ids[0], ids[1]
+    with unit_of_work() as s:  # meanwhile: another worker is sending one; another is a due retry
+        s.execute(update(Message).where(Message.id == busy).values(state="sending", attempts=1, updated_at=now))
+        s.execute(update(Message).where(Message.id == retried).values(
+            state="retrying", attempts=1, not_before=now - timedelta(seconds=1)))
+    states = pipeline.deliver(ids, prepared.decoded_parts(), known=prepared.messages)
+    assert states[busy] == "sending" and {states[m] for m in ids if m != busy} == {"accepted"}
+    sent = sent_to(campaign_world["sandbox"])
+    assert busy not in {r.message.message_id for r in campaign_world["sandbox"].sent}
+    assert sum(sent.values()) == len(ids) - 1 and set(sent.values()) == {1}
+    with new_session(readonly=True) as s:
+        attempts = {m: [e.details.get("attempt") for e in delivery.events_of(s, m) if e.state == "sending"]
+                    for m in ids}
+        assert attempts[busy] == [] and attempts[retried] == [2]
+        assert all(attempts[m] == [1] for m in ids if m not in (busy, retried))

@@ -166,3 +166,25 @@ def test_the_cli_creates_checks_sends_and_reports(campaign_world: dict[str, Any]
     status = runner.invoke(app, ["campaigns", "status", campaign_id])
     assert "sent: 12" in status.output
     assert runner.invoke(app, ["campaigns", "pause", campaign_id]).exit_code != 0
+
+
+def test_the_servers_embedded_worker_resumes_running_campaigns_when_it_starts(
+        campaign_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server stopped mid-campaign: started again, it goes on at once (not at the next sweep)."""
+    from tests.campaigns.test_ahead import launched_not_run
+    from trato.campaigns import tasks
+    from trato.core import queue
+
+    campaign_id = create(campaign_world, chunk_size=5)
+    launched_not_run(campaign_id)  # running, with its run lost
+    assert Counter(r.state for r in recipients(campaign_id).values()) == Counter({"pending": 12})
+    # The queue is immediate here: the run goes as it is queued (its consumer threads are not needed).
+    monkeypatch.setattr(queue.EmbeddedConsumer, "start", lambda self: None)
+    queue.start_embedded_worker()
+    assert Counter(r.state for r in recipients(campaign_id).values()) == Counter({"sent": 12})
+
+    def unreachable() -> int:
+        raise RuntimeError("database not reachable yet")
+
+    monkeypatch.setattr(tasks, "queue_running", unreachable)
+    assert tasks.resume_running() == 0  # logged; the sweep queues them later, the server starts anyway

@@ -359,11 +359,13 @@ def sync_recipients(session: Session, states: dict[str, str]) -> None:
 
 
 def deliver(message_ids: list[str], parts: dict[str, dict[str, str | bytes]] | None = None,
-            stale: timedelta | None = None) -> dict[str, str]:
-    """Hand messages to the adapters, then move their recipients along."""
+            stale: timedelta | None = None, known: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+    """Hand messages to the adapters, then move their recipients along. ``known``: the rows of
+    messages just written by :func:`write_chunk` (claimed without reading them back)."""
     if not message_ids:
         return {}
-    states = bulk.deliver_many(message_ids, parts=parts, stale=stale, then=sync_recipients)
+    states = bulk.deliver_many(message_ids, parts=parts, stale=stale, then=sync_recipients,
+                               known={m["id"]: m for m in known} or None)
     _at("delivered")
     return states
 

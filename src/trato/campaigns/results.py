@@ -8,10 +8,10 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from trato.campaigns.attribution import count_event
+from trato.campaigns.attribution import LONGEST_WINDOW, count_event
 from trato.campaigns.models import ATTRIBUTED, CONTACTED, CONVERSION_KINDS, Campaign, CampaignEvent, CampaignRecipient
 from trato.core.clock import as_utc, utcnow
 from trato.customers import service as customers
@@ -161,8 +161,12 @@ def _over_time(session: Session, campaign_id: str) -> list[dict[str, Any]]:
     return [found[k] for k in sorted(found)]
 
 
-def recent_ids(session: Session, days: int = 30) -> list[str]:
-    """Campaigns with a conversion event, started in the last ``days`` days."""
-    since = utcnow() - timedelta(days=days)
-    return list(session.scalars(select(Campaign.id).where(Campaign.conversion_event.is_not(None),
-                                                          Campaign.started_at >= since)))
+def recent_ids(session: Session) -> list[str]:
+    """Campaigns whose conversions may still come: launched, with a conversion event, and running
+    or finished less than their conversion window ago (up to 90 days)."""
+    now = utcnow()
+    return [campaign_id for campaign_id, days, finished in session.execute(
+        select(Campaign.id, Campaign.conversion_days, Campaign.finished_at).where(
+            Campaign.conversion_event.is_not(None), Campaign.started_at.is_not(None),
+            or_(Campaign.finished_at.is_(None), Campaign.finished_at >= now - LONGEST_WINDOW)))
+        if finished is None or as_utc(finished) + timedelta(days=days) > now]

@@ -175,7 +175,7 @@ def _run(campaign_id: str, max_chunks: int | None, stale: timedelta) -> str:
                     continue
                 return outcome
             assert prepared is not None
-            pipeline.deliver(message_ids, prepared.decoded_parts())
+            pipeline.deliver(message_ids, prepared.decoded_parts(), known=prepared.messages)
             done += 1
             if max_chunks is not None and done >= max_chunks:
                 return "running"

@@ -45,6 +45,17 @@ def queue_running() -> int:
     return len(running)
 
 
+def resume_running() -> int:
+    """At a worker's start (``trato serve``'s embedded worker; ``trato worker`` does the same, telling
+    the console): running campaigns go on now, not at the next sweep. A database that cannot be
+    reached yet is logged; the sweep queues them within five minutes."""
+    try:
+        return queue_running()
+    except Exception as exc:
+        log.warning("running campaigns not queued at start", error=f"{type(exc).__name__}: {exc}")
+        return 0
+
+
 def start(campaign_id: str, eta: datetime | None = None) -> None:
     """Queue as many runs of the campaign as may go at once (``TRATO_CAMPAIGN_PARALLELISM``)."""
     for _ in range(get_settings().campaign_runs):

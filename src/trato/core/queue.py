@@ -45,6 +45,8 @@ def start_embedded_worker(workers: int = 2) -> EmbeddedConsumer:
     consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True, initial_delay=0.02,
                                 backoff=1.5, max_delay=0.25)
     consumer.start()
+    # Campaigns that were running when the server stopped go on now (their runs were lost with it).
+    trato.campaigns.tasks.resume_running()
     return consumer
 
 

@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     # Idempotency-Key answers are kept this long, then removed by a periodic task.
     idempotency_key_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 90)
     # Processes that prepare a campaign's next chunk (decide, render, sign links, encode for the
-    # archive) while the worker writes and sends the current one. Unset: one less than the CPUs (at
-    # most 3) on SQLite, where one process does everything; none on PostgreSQL (run more workers).
+    # archive) while the worker writes and sends the current one. Unset: as many as the CPUs (at
+    # most 3; none on one CPU) on SQLite, where one process does everything; none on PostgreSQL (run more workers).
     campaign_prepare_processes: int | None = Field(default=None, ge=0, le=32)
     # The queue's (and the shared rate limits' and circuits') name in Redis: two installations may share one Redis.
     queue_name: str = Field(default="trato", pattern=r"^[A-Za-z0-9_.-]{1,64}$")

@@ -72,16 +72,19 @@ def _keys(session: Session, communication_ids: set[str]) -> dict[str, str]:
 
 def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str, str | bytes]] | None = None,
                  stale: timedelta | None = None,
-                 then: Callable[[Session, dict[str, str]], None] | None = None) -> dict[str, str]:
+                 then: Callable[[Session, dict[str, str]], None] | None = None,
+                 known: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
     """Hand these messages to their adapters; returns each message's state afterwards.
 
     Only queued or retrying messages are sent. ``parts``: the rendered parts by message id (else
     read back from the archive). A message found ``sending`` was being sent by a worker that
-    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``. ``then`` is
+    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``. ``known``: the
+    rows of messages the caller has just inserted (``queued``, never attempted), by id: those still
+    so are claimed without being read back. ``then`` is
     called with the states in the unit of work that records the providers' answers (what follows
     the messages, e.g. a campaign's recipients, commits with them).
     """
-    claimed, states = _claim(message_ids, parts or {}, stale)
+    claimed, states = _claim(message_ids, parts or {}, stale, known)
     results: list[tuple[OutgoingMessage, int, str, ProviderResult]] = []
     chains: dict[str, list[registry.Configured]] = {}
     for outgoing, attempt in claimed:
@@ -104,15 +107,36 @@ def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str,
 
 
 def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | bytes]],
-           stale: timedelta | None) -> tuple[list[tuple[OutgoingMessage, int]], dict[str, str]]:
+           stale: timedelta | None, known: Mapping[str, Mapping[str, Any]] | None = None,
+           ) -> tuple[list[tuple[OutgoingMessage, int]], dict[str, str]]:
     claimed: list[tuple[OutgoingMessage, int]] = []
     states: dict[str, str] = {}
     with unit_of_work() as session:
         now = utcnow()
-        rows = session.execute(select(*_WORKING).where(MESSAGES.c.id.in_(list(message_ids))).with_for_update()
-                               ).mappings().all()
-        keys = _keys(session, {r["communication_id"] for r in rows})
+        ids = list(message_ids)
+        taken: list[str] = []
+        if known:
+            # Messages the caller has just queued (their rows in hand): claimed by one UPDATE that
+            # says which it took, with no row read back; any other state goes the long way below.
+            fresh = [mid for mid in ids if mid in known]
+            for part in chunks(fresh, 1000):
+                taken += session.execute(update(MESSAGES).where(
+                    MESSAGES.c.id.in_(list(part)), MESSAGES.c.state == "queued", MESSAGES.c.attempts == 0,
+                ).values(state="sending", updated_at=now, attempts=1).returning(MESSAGES.c.id)).scalars()
+            took = set(taken)
+            ids = [mid for mid in ids if mid not in took]
+        rows = session.execute(select(*_WORKING).where(MESSAGES.c.id.in_(ids)).with_for_update()
+                               ).mappings().all() if ids else []
+        keys = _keys(session, {r["communication_id"] for r in rows}
+                     | {known[mid]["communication_id"] for mid in taken} if known else
+                     {r["communication_id"] for r in rows})
         moves, events, lost = [], [], []
+        for mid in taken:
+            r = known[mid]  # type: ignore[index]
+            found = parts.get(mid) or archive.content_of(session, r["archive_entry_id"])
+            events.append({"message_id": mid, "state": "sending", "at": now, "details": {"attempt": 1}})
+            claimed.append((_outgoing(r, found, keys), 1))
+            states[mid] = "sending"
         for r in rows:
             states[r["id"]] = r["state"]
             if r["state"] == "sending" and stale is not None and r["updated_at"] <= now - stale:
@@ -126,25 +150,30 @@ def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | by
             attempt = r["attempts"] + 1
             moves.append({"b_id": r["id"], "b_state": "sending", "b_at": now, "b_attempts": attempt})
             events.append({"message_id": r["id"], "state": "sending", "at": now, "details": {"attempt": attempt}})
-            transactional = r["purpose"] == "transactional"
-            claimed.append((OutgoingMessage(
-                message_id=r["id"], channel=r["channel"], recipient=r["recipient"], parts=dict(found),
-                customer_id=r["customer_id"], language=r["language"] or "es", transactional=transactional,
-                unsubscribe_url=None if transactional else policy.unsubscribe_url(
-                    r["customer_id"], r["purpose"], r["topic"] or None, r["channel"], message_id=r["id"]),
-                metadata={"communication": keys[r["communication_id"]]},
-            ), attempt))
+            claimed.append((_outgoing(r, found, keys), attempt))
             states[r["id"]] = "sending"
         if moves:
             session.connection().execute(
                 update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
                     state=bindparam("b_state"), updated_at=bindparam("b_at"), attempts=bindparam("b_attempts")),
                 moves)
+        if events:
             session.execute(EVENTS.insert(), events)
         if lost:
             _possibly_sent(session, [dict(r) for r in lost], keys, "the worker stopped while the provider was being called")
             states.update({r["id"]: "possibly_sent" for r in lost})
     return claimed, states
+
+
+def _outgoing(r: Mapping[str, Any], parts: Mapping[str, str | bytes], keys: Mapping[str, str]) -> OutgoingMessage:
+    transactional = r["purpose"] == "transactional"
+    return OutgoingMessage(
+        message_id=r["id"], channel=r["channel"], recipient=r["recipient"], parts=dict(parts),
+        customer_id=r["customer_id"], language=r["language"] or "es", transactional=transactional,
+        unsubscribe_url=None if transactional else policy.unsubscribe_url(
+            r["customer_id"], r["purpose"], r["topic"] or None, r["channel"], message_id=r["id"]),
+        metadata={"communication": keys[r["communication_id"]]},
+    )
 
 
 def _possibly_sent(session: Session, rows: list[dict[str, Any]], keys: Mapping[str, str], error: str) -> None:
