@@ -244,3 +244,33 @@ def test_any_text_with_any_links_comes_back_once_each_short_link_is_followed(
     # Another message's codes are its own.
     other = again.shorten(text, customer_id="cus_q", message_id="msg_q", variant="A", channel="sms")
     assert not set(SHORT.findall(other)) & set(originals)
+
+
+def test_a_stop_reply_to_a_campaign_sms_is_that_campaigns_unsubscribe(sms_world: dict[str, Any]) -> None:
+    """STOP answers the last message that reached the customer on that channel (30 days back)."""
+    from datetime import timedelta
+
+    from tests.campaigns.conftest import counted
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session, unit_of_work
+    from trato.delivery import feedback
+    from trato.policy import service as policy
+
+    campaign_id = create(sms_world, channels=["sms"])
+    launch(campaign_id)
+    first, second, third = sms_world["people"][:3]
+    with unit_of_work() as s:
+        outcome = feedback.receive_inbound(s, channel="sms", provider="sandbox", sender="+34611000000", text="Stop",
+                                           provider_message_id="in-1")
+        assert outcome.keyword == "stop" and outcome.customer_id == first
+        # Not a keyword: nothing counted. A STOP long after the campaign answers nothing of it.
+        feedback.receive_inbound(s, channel="sms", provider="sandbox", sender="+34611000001", text="gracias",
+                                 provider_message_id="in-2")
+        feedback.receive_inbound(s, channel="sms", provider="sandbox", sender="+34611000002", text="BAJA",
+                                 provider_message_id="in-3", at=utcnow() + timedelta(days=31))
+    assert set(counted(campaign_id, "unsubscribed")) == {first}
+    with new_session(readonly=True) as s:
+        for who in (first, third):
+            states = {(c.channel, c.purpose, c.topic): c.state for c in policy.consents_of(s, customer_id=who)}
+            assert states[("sms", "marketing", "")] == "denied"
+    assert second not in counted(campaign_id, "unsubscribed")

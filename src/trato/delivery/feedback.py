@@ -15,7 +15,7 @@ Callers verify the provider's signature first; these functions trust what they a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
@@ -168,8 +168,24 @@ def receive_inbound(
     )
     if event is None:
         return InboundOutcome(customer_id, None, None, created)
-    outcome = policy.handle_inbound_keyword(session, channel=channel, address=sender, text=text)
+    outcome = policy.handle_inbound_keyword(
+        session, channel=channel, address=sender, text=text,
+        reply_to=lambda found: replied_to(session, customer_id=found, channel=channel, at=at or utcnow()))
     return InboundOutcome(customer_id, event.id, outcome.action, created)
+
+
+# A reply answers the last message sent to the customer on its channel, if that is this recent.
+REPLY_WINDOW = timedelta(days=30)
+_REACHED = ("accepted", "delivered", "read", "possibly_sent")
+
+
+def replied_to(session: Session, *, customer_id: str, channel: str, at: datetime) -> str | None:
+    """The message a customer's reply answers: the last one that reached them on ``channel`` in the
+    30 days before ``at`` (a STOP to a campaign's SMS is that campaign's unsubscribe)."""
+    return session.scalar(select(Message.id).where(
+        Message.customer_id == customer_id, Message.created_at >= at - REPLY_WINDOW, Message.created_at <= at,
+        Message.channel == channel, Message.state.in_(_REACHED)).order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1))
 
 
 def last_inbound_at(session: Session, *, customer_id: str, channel: str) -> datetime | None:

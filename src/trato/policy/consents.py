@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -269,10 +269,13 @@ def _keyword(text: str) -> str:
     return " ".join(re.sub(r"[^A-Za-z ]+", " ", plain).upper().split())
 
 
-def handle_inbound_keyword(session: Session, *, channel: str, address: str, text: str) -> KeywordOutcome:
+def handle_inbound_keyword(session: Session, *, channel: str, address: str, text: str,
+                           reply_to: Callable[[str], str | None] | None = None) -> KeywordOutcome:
     """STOP / BAJA / CANCELAR / UNSUBSCRIBE / ... from an address suppresses it on that channel and
     records the refusal of every purpose that asks for consent or can be objected to; START / ALTA
-    lifts the keyword's suppression and restores what that STOP refused. Other text: nothing."""
+    lifts the keyword's suppression and restores what that STOP refused. Other text: nothing.
+    ``reply_to(customer_id)``: the message a STOP answers, if any (the refusals name it, so that
+    message's campaign counts the unsubscribe)."""
     check_channels([channel])
     word = _keyword(text)
     action = "stop" if word in STOP_WORDS else "start" if word in START_WORDS else None
@@ -292,6 +295,7 @@ def handle_inbound_keyword(session: Session, *, channel: str, address: str, text
         add_suppression(session, kind=kind, value=value, reason="stop_keyword", channel=channel,
                         actor=f"inbound:{channel}", note=text[:200])
         if customer_id:
+            answered = reply_to(customer_id) if reply_to is not None else None
             objectable = session.scalars(select(Purpose.key).where(
                 Purpose.legal_basis.in_(("consent", "legitimate_interest"))))
             for purpose in objectable:
@@ -300,7 +304,7 @@ def handle_inbound_keyword(session: Session, *, channel: str, address: str, text
                     Consent.topic == ""))
                 if before != "denied":
                     set_consent(session, customer_id=customer_id, channel=channel, purpose=purpose, state="denied",
-                                source="inbound", proof=proof, actor=f"inbound:{channel}")
+                                source="inbound", proof=proof, actor=f"inbound:{channel}", via_message_id=answered)
                     changed += 1
     else:
         session.execute(delete(Suppression).where(
