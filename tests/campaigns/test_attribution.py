@@ -310,3 +310,39 @@ def test_the_sweep_attributes_every_campaign_still_inside_its_conversion_window(
     with new_session(readonly=True) as s:
         found = set(results.recent_ids(s))
     assert found == {ids["inside a long window"], ids["still running"], ids["just finished"]}
+
+
+def test_a_recipient_merged_into_another_profile_still_converts_for_the_campaign(
+        campaign_world: dict[str, Any]) -> None:
+    """The recipient row keeps the profile it was sent to; the purchase comes under the profile it
+    was merged into since (and that one into a third): counted at once, and by the sweep."""
+    from trato.campaigns import results
+    from trato.core.clock import utcnow
+    from trato.core.db import unit_of_work
+    from trato.customers import service as customers
+
+    campaign_id = create(campaign_world, conversion_event="Order Completed", conversion_days=7)
+    launch(campaign_id)
+    first, second = campaign_world["people"][:2]
+    with unit_of_work() as s:
+        app_user = customers.create_customer(s, traits={}, identities=[("user_id", "u-1")], actor="test").id
+        shop_user = customers.create_customer(s, traits={}, identities=[("user_id", "u-2")], actor="test").id
+        customers.merge(s, survivor_id=app_user, merged_id=first, actor="test")
+        customers.merge(s, survivor_id=shop_user, merged_id=second, actor="test")
+        customers.merge(s, survivor_id=app_user, merged_id=shop_user, actor="test", force=True)
+        assert customers.current_profiles(s, [first, second, app_user]) == {
+            first: app_user, second: app_user, app_user: app_user}
+        assert sorted(customers.merged_into(s, [app_user])[app_user]) == sorted([app_user, first, shop_user, second])
+    with unit_of_work() as s:
+        customers.record_event(s, customer_id=app_user, kind="track", name="Order Completed", source_id="test",
+                               message_id="order-1", occurred_at=utcnow())
+    assert counted(campaign_id, "converted") == {first: "A", second: "A"}
+
+    # The sweep finds the same purchases through the profile that holds them.
+    from trato.campaigns.models import CampaignEvent
+
+    with unit_of_work() as s:
+        s.execute(CampaignEvent.__table__.delete().where(CampaignEvent.campaign_id == campaign_id))
+    with unit_of_work() as s:
+        assert results.attribute_conversions(s, campaign_id=campaign_id) == 2
+    assert counted(campaign_id, "converted") == {first: "A", second: "A"}

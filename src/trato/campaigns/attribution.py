@@ -134,16 +134,22 @@ def attribute(session: Session, rows: Sequence[dict[str, Any]],
         for campaign_id, window in conversions.get(row["name"], ()):
             at = as_utc(row["occurred_at"])
             by_campaign.setdefault(campaign_id, (window, {}))[1].setdefault(row["customer_id"], []).append(at)
+    if not by_campaign:
+        return 0
+    # A recipient keeps the profile id it was sent to; merged since into another profile, its events
+    # now come under that one. Each event's profile stands for every profile merged into it.
+    holder = {alias: cid for cid, aliases in customers.merged_into(
+        session, {c for _, times in by_campaign.values() for c in times}).items() for alias in aliases}
     r = CampaignRecipient
     new = 0
     for campaign_id, (window, times) in by_campaign.items():
-        for part in chunks(sorted(times), 500):
+        for part in chunks(sorted(a for a, cid in holder.items() if cid in times), 500):
             for customer_id, variant, channel, processed_at in session.execute(
                     select(r.customer_id, r.variant, r.channel, r.processed_at).where(
                         r.campaign_id == campaign_id, r.customer_id.in_(part), r.state.in_(ATTRIBUTED),
                         r.processed_at.is_not(None))):
                 since = as_utc(processed_at)
-                if any(since <= at < since + window for at in times[customer_id]):
+                if any(since <= at < since + window for at in times[holder[customer_id]]):
                     new += count_event(session, campaign_id=campaign_id, customer_id=customer_id,
                                                variant=variant, channel=channel, kind="converted")
     return new

@@ -57,14 +57,16 @@ def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 10
             return new
         after = rows[-1].id
         start = min(as_utc(x.processed_at) for x in rows)
+        # A recipient merged since into another profile: its events are that profile's now.
+        holder = customers.current_profiles(session, [x.customer_id for x in rows])
         hits: dict[str, list[Any]] = {}
         for cid, at in session.execute(select(e.customer_id, e.occurred_at).where(
-                e.customer_id.in_([x.customer_id for x in rows]), e.kind.in_(CONVERSION_KINDS),
+                e.customer_id.in_(sorted(set(holder.values()))), e.kind.in_(CONVERSION_KINDS),
                 e.name == campaign.conversion_event, e.occurred_at >= start)):
             hits.setdefault(cid, []).append(as_utc(at))
         for x in rows:
             since = as_utc(x.processed_at)
-            if any(since <= at < since + window for at in hits.get(x.customer_id, [])):
+            if any(since <= at < since + window for at in hits.get(holder[x.customer_id], [])):
                 new += count_event(session, campaign_id=campaign.id, customer_id=x.customer_id, variant=x.variant,
                               channel=x.channel, kind="converted")
 

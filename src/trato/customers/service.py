@@ -32,6 +32,7 @@ __all__ = [
     "normalize_identity", "check_traits", "get_customer", "profile_traits", "lookup",
     "search", "timeline", "timeline_facets", "event_counts", "merge_log", "merge", "unmerge", "record_event",
     "create_customer", "set_traits", "add_identity", "rebuild_computed", "erase_personal_data", "react_to_events",
+    "merged_into", "current_profiles",
 ]
 
 TIMELINE_KINDS = (
@@ -219,6 +220,44 @@ def merge_log(session: Session, *, customer_id: str) -> list[CustomerMerge]:
             .order_by(CustomerMerge.created_at.desc())
         )
     )
+
+
+def merged_into(session: Session, customer_ids: Iterable[str]) -> dict[str, list[str]]:
+    """For each profile, itself and every profile merged into it, directly or through others (whose
+    timeline it now holds). Few queries for many profiles: one per level of merges."""
+    found = {cid: [cid] for cid in customer_ids}
+    owner = {cid: cid for cid in found}
+    frontier = list(found)
+    while frontier:
+        merged: list[str] = []
+        for part in chunks(frontier, 500):
+            for merged_id, into in session.execute(select(Customer.id, Customer.merged_into_id).where(
+                    Customer.merged_into_id.in_(list(part)))):
+                if merged_id not in owner:
+                    owner[merged_id] = owner[into]
+                    found[owner[into]].append(merged_id)
+                    merged.append(merged_id)
+        frontier = merged
+    return found
+
+
+def current_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, str]:
+    """For each profile id, the profile that now holds it: itself, or the one it was merged into
+    (following merges of merges)."""
+    found = {cid: cid for cid in customer_ids}
+    pending = set(found)
+    for _ in range(16):  # merges of merges are short chains
+        if not pending:
+            break
+        moved: dict[str, str] = {}
+        for part in chunks(sorted({found[c] for c in pending}), 500):
+            moved.update((merged_id, into) for merged_id, into in session.execute(
+                select(Customer.id, Customer.merged_into_id).where(
+                    Customer.id.in_(list(part)), Customer.merged_into_id.is_not(None))))
+        pending = {c for c in pending if found[c] in moved}
+        for c in pending:
+            found[c] = moved[found[c]]
+    return found
 
 
 def merge(
