@@ -127,12 +127,19 @@ def test_tracking_links_count_opens_clicks_and_unsubscribes_and_refuse_tampering
     pixel = "/" + links["o"][0].split("/", 3)[3]
     assert client.get(pixel).headers["content-type"] == "image/gif"
     unsubscribe = "/" + links["c"][1].split("/", 3)[3]
-    assert client.get(unsubscribe, follow_redirects=False).headers["location"].split("/")[3] == "u"
+    page = client.get(unsubscribe, follow_redirects=False).headers["location"]
+    assert page.split("/")[3] == "u"
 
-    results = api.get(f"/api/v1/campaigns/{campaign_id}/results").json()
-    [row] = results["by_variant_channel"]
+    def figures() -> dict[str, Any]:
+        [row] = api.get(f"/api/v1/campaigns/{campaign_id}/results").json()["by_variant_channel"]
+        return row
+
+    row = figures()
     assert (row["variant"], row["channel"], row["recipients"], row["sent"]) == ("A", "email", 12, 12)
-    assert (row["opened"], row["clicked"], row["unsubscribed"]) == (1, 1, 1)
+    # Following the unsubscribe link only asks: the unsubscribe counts once it is made on that page.
+    assert (row["opened"], row["clicked"], row["unsubscribed"]) == (1, 1, 0)
+    assert client.post("/" + page.split("/", 3)[3]).status_code == 200
+    assert (figures()["opened"], figures()["clicked"], figures()["unsubscribed"]) == (1, 1, 1)
 
     from trato.core.db import new_session
     from trato.customers import service as customers
@@ -185,3 +192,22 @@ def test_z_test_matches_a_known_value() -> None:
     found = z_test(120, 1000, 100, 1000)  # 12% against 10%
     assert found["z"] == 1.4293 and abs(found["p_value"] - 0.152918) < 1e-5  # pooled p = 0.11
     assert z_test(0, 0, 1, 10) == {"z": None, "p_value": None}
+
+
+def test_an_unsubscribe_link_without_its_message_still_counts_when_followed(campaign_world: dict[str, Any]) -> None:
+    """Links sent before they carried their message: following one is all the campaign will ever see."""
+    from tests.campaigns.conftest import counted
+    from trato.campaigns import results
+    from trato.core.db import unit_of_work
+    from trato.policy import service as policy
+
+    campaign_id = create(campaign_world)
+    launch(campaign_id)
+    first, second = campaign_world["people"][:2]
+    base = {"m": campaign_id, "v": "A", "ch": "email", "k": "u"}
+    with unit_of_work() as s:
+        results.track(s, {**base, "c": first, "u": policy.unsubscribe_url(first, "marketing", None, "email")})
+        results.track(s, {**base, "c": second, "u": policy.unsubscribe_url(second, "marketing", None, "email",
+                                                                         message_id="msg_x")})
+    assert counted(campaign_id, "unsubscribed") == {first: "A"}
+    assert set(counted(campaign_id, "opened")) == {first, second}

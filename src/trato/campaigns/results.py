@@ -14,8 +14,11 @@ from sqlalchemy.orm import Session
 from trato.campaigns.attribution import LONGEST_WINDOW, count_event
 from trato.campaigns.models import ATTRIBUTED, CONTACTED, CONVERSION_KINDS, Campaign, CampaignEvent, CampaignRecipient
 from trato.core.clock import as_utc, utcnow
+from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.delivery.bulk import MESSAGES
+from trato.policy import links
+from trato.policy.errors import BadLink, ExpiredLink
 
 KIND_OF_LINK = {"o": "opened", "c": "clicked", "u": "unsubscribed"}
 # Delivery states that count as sent, delivered, bounced.
@@ -34,8 +37,22 @@ def track(session: Session, payload: dict[str, Any]) -> str | None:
               "channel": payload.get("ch")}
     if kind != "opened":  # a click shows the message was opened, images shown or not
         count_event(session, kind="opened", **common)
+    if kind == "unsubscribed" and _names_its_message(payload.get("u")):
+        # The unsubscribe page it leads to counts the unsubscribe when the customer makes it (the link
+        # carries its message); following the link only asks. Older links, without the message, count here.
+        return payload.get("u")
     count_event(session, kind=kind, url=payload.get("u"), **common)
     return payload.get("u")
+
+
+def _names_its_message(url: str | None) -> bool:
+    prefix = f"{get_settings().base_url}{links.PATHS['unsubscribe']}"
+    if not url or not url.startswith(prefix):
+        return False
+    try:
+        return links.message_of(links.read_token("unsubscribe", url[len(prefix):])) is not None
+    except (BadLink, ExpiredLink):
+        return False
 
 
 def attribute_conversions(session: Session, *, campaign_id: str, batch: int = 1000) -> int:
