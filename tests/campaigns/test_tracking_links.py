@@ -32,7 +32,8 @@ def test_links_are_tracked_with_utm_and_the_pixel_goes_before_the_end_of_the_bod
     click, unsubscribe, opened = _tokens(body)
     assert click["k"] == "c" and click["c"] == "cus_1" and click["v"] == "b"
     query = parse_qs(urlsplit(click["u"]).query)
-    assert query == {"x": ["1"], "y": ["2"], "utm_source": ["trato"], "utm_campaign": ["spring"], "utm_content": ["b"]}
+    assert query == {"x": ["1"], "y": ["2"], "utm_source": ["trato"], "utm_campaign": ["spring"], "utm_content": ["b"],
+                     "utm_medium": ["email"]}  # no medium given: the message's channel
     assert unsubscribe == {"m": "cmp_1", "c": "cus_1", "v": "b", "ch": "email", "k": "u", "u": "https://t.example/u/tok"}
     assert opened["k"] == "o"
     assert body.index("/t/o/") < body.index("</BODY>")
@@ -51,3 +52,17 @@ def test_a_changed_link_is_refused() -> None:
     for changed in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[1:], token + "x", ""):
         with pytest.raises(BadTrackingLink):
             tracking.read_token(changed)
+
+
+def test_each_channel_names_itself_as_the_utm_medium_unless_the_marketer_chose_one() -> None:
+    from trato.campaigns.tracking import Instrumenter
+
+    html = '<html><body><a href="https://shop.example.com/a">a</a></body></html>'
+    default = {"utm_source": "trato", "utm_medium": "sms", "utm_campaign": "rebajas"}  # the first channel: SMS
+    for utm, medium in ((default, "email"), ({**default, "utm_medium": "newsletter"}, "newsletter")):
+        out = Instrumenter(campaign_id="cmp_x", utm=utm).email_html(
+            html, customer_id="cus_x", variant="A", channel="email", unsubscribe_url=None, preferences_url=None)
+        token = out.split("/t/c/", 1)[1].split('"', 1)[0]
+        from trato.campaigns.tracking import read_token
+
+        assert f"utm_medium={medium}" in read_token(token)["u"]

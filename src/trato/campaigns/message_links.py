@@ -27,8 +27,7 @@ from sqlalchemy.orm import Session
 
 from trato.campaigns import results
 from trato.campaigns.models import ShortLink
-from trato.campaigns.tracking import with_utm
-from trato.core.channels import CHANNELS
+from trato.campaigns.tracking import medium_for, with_utm
 from trato.core.clock import utcnow
 from trato.core.db import chunks, insert_for
 from trato.core.settings import get_settings
@@ -77,12 +76,6 @@ def code_for(message_id: str, link: str) -> str:
         number, digit = divmod(number, len(ALPHABET))
         code.append(ALPHABET[digit])
     return "".join(code)
-
-
-def _medium(utm: Mapping[str, str], channel: str) -> dict[str, str]:
-    # The default medium is the campaign's first channel: a text message's links say their own.
-    medium = utm.get("utm_medium")
-    return {**utm, "utm_medium": channel} if medium is None or medium in CHANNELS else dict(utm)
 
 
 class MessageLinks:
@@ -136,7 +129,7 @@ class MessageLinks:
         found = find_links(text)
         if not found:
             return text
-        utm = {**_medium(self.utm, channel), "utm_content": variant}
+        utm = {**medium_for(self.utm, channel), "utm_content": variant}
         pieces, at = [], 0
         for start, end, url in found:
             try:

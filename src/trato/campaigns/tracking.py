@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from trato.campaigns.errors import BadTrackingLink
 from trato.core import signing
+from trato.core.channels import CHANNELS
 from trato.core.settings import get_settings
 
 SALT = "trato.campaigns.track"
@@ -51,6 +52,13 @@ def read_token(token: str) -> dict[str, Any]:
     return payload
 
 
+def medium_for(utm: dict[str, str], channel: str) -> dict[str, str]:
+    """The UTM parameters of a message's links on ``channel``: the default medium (a channel's name,
+    the campaign's first) becomes the message's own channel; a medium the marketer chose stays."""
+    medium = utm.get("utm_medium")
+    return {**utm, "utm_medium": channel} if medium is None or medium in CHANNELS else dict(utm)
+
+
 def with_utm(url: str, utm: dict[str, str]) -> str:
     """The URL with UTM parameters added (those already in it are kept)."""
     parts = urlsplit(url)
@@ -68,7 +76,7 @@ class Instrumenter:
         self.utm = utm
         self.base = get_settings().base_url
         self.signer = _signer()
-        self._utm: dict[tuple[str, str], str] = {}  # a campaign's links are mostly the same for everyone
+        self._utm: dict[tuple[str, str, str], str] = {}  # a campaign's links are mostly the same for everyone
 
     def _url(self, kind: str, payload: dict[str, Any]) -> str:
         return f"{self.base}/t/{kind}/{self.signer.dumps(payload)}"
@@ -87,7 +95,7 @@ class Instrumenter:
             if unsubscribe_url and target == unsubscribe_url:
                 link = self._url("c", {**base, "k": "u", "u": target})
             else:
-                link = self._url("c", {**base, "k": "c", "u": self._with_utm(target, variant)})
+                link = self._url("c", {**base, "k": "c", "u": self._with_utm(target, variant, channel)})
             return f'="{html.escape(link, quote=True)}"'
 
         body = _QUOTED_URL.sub(rewrite, body)
@@ -99,10 +107,11 @@ class Instrumenter:
             at = found[-1] if found else -1
         return body[:at] + pixel + body[at:] if at >= 0 else body + pixel
 
-    def _with_utm(self, target: str, variant: str) -> str:
-        found = self._utm.get((target, variant))
+    def _with_utm(self, target: str, variant: str, channel: str) -> str:
+        found = self._utm.get((target, variant, channel))
         if found is None:
             if len(self._utm) >= UTM_CACHE:
                 self._utm.clear()
-            found = self._utm[(target, variant)] = with_utm(target, {**self.utm, "utm_content": variant})
+            found = self._utm[(target, variant, channel)] = with_utm(
+                target, {**medium_for(self.utm, channel), "utm_content": variant})
         return found

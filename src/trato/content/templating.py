@@ -27,7 +27,6 @@ The bounds live in :mod:`trato.content.sandbox`, the Babel filters in :mod:`trat
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from itertools import islice
