@@ -113,8 +113,12 @@ def test_tracking_links_count_opens_clicks_and_unsubscribes_and_refuse_tampering
     assert len(links["o"]) == 1 and len(links["c"]) == 2
     path = links["c"][0].split("testserver", 1)[-1] if "testserver" in links["c"][0] else \
         "/" + links["c"][0].split("/", 3)[3]
+    # A chat app previewing the link goes on to it without counting a click (nor an open).
+    preview = client.get(path, follow_redirects=False, headers={"User-Agent": "Slackbot-LinkExpanding 1.0"})
+    assert preview.status_code == 302
+    assert api.get(f"/api/v1/campaigns/{campaign_id}/results").json()["by_variant_channel"][0]["clicked"] == 0
     redirect = client.get(path, follow_redirects=False)
-    assert redirect.status_code == 302
+    assert redirect.status_code == 302 and redirect.headers["location"] == preview.headers["location"]
     target = redirect.headers["location"]
     from urllib.parse import parse_qsl, urlsplit
 

@@ -274,3 +274,25 @@ def test_a_stop_reply_to_a_campaign_sms_is_that_campaigns_unsubscribe(sms_world:
             states = {(c.channel, c.purpose, c.topic): c.state for c in policy.consents_of(s, customer_id=who)}
             assert states[("sms", "marketing", "")] == "denied"
     assert second not in counted(campaign_id, "unsubscribed")
+
+
+@pytest.mark.parametrize("agent", [
+    "WhatsApp/2.23.20.0 A", "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "TelegramBot (like TwitterBot)",
+])
+def test_link_previews_are_sent_on_but_not_counted_as_clicks(client: Any, sms_world: dict[str, Any],
+                                                              agent: str) -> None:
+    """A chat app fetching the link to show its preview is not the customer clicking it."""
+    from tests.campaigns.conftest import counted
+
+    campaign_id = create(sms_world, channels=["sms"])
+    launch(campaign_id)
+    first = sms_world["people"][0]
+    text = next(str(r.message.parts["text"]) for r in sms_world["sandbox"].sent if r.message.customer_id == first)
+    code = SHORT.findall(text)[0]
+    preview = client.get(f"/s/{code}", follow_redirects=False, headers={"User-Agent": agent})
+    assert preview.status_code == 302 and preview.headers["location"].startswith("https://shop.example.com/")
+    assert counted(campaign_id, "clicked") == {}
+    browser = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile Safari"
+    client.get(f"/s/{code}", follow_redirects=False, headers={"User-Agent": browser})
+    assert counted(campaign_id, "clicked") == {first: "A"}

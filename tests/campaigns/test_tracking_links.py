@@ -66,3 +66,13 @@ def test_each_channel_names_itself_as_the_utm_medium_unless_the_marketer_chose_o
         from trato.campaigns.tracking import read_token
 
         assert f"utm_medium={medium}" in read_token(token)["u"]
+
+
+def test_only_link_preview_programs_are_taken_for_previews() -> None:
+    for agent in ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+                  "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+                  "", None):
+        assert not tracking.is_link_preview(agent)
+    for agent in ("Twitterbot/1.0", "LinkedInBot/1.0 (compatible; Mozilla/5.0)", "Discordbot/2.0",
+                  "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"):
+        assert tracking.is_link_preview(agent)

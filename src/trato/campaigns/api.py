@@ -100,8 +100,10 @@ def results(campaign_id: str, _: Principal = Depends(require("viewer"))) -> dict
         return campaign_results.results(session, campaign_id=campaign_id)
 
 
-def _followed(token: str) -> str | None:
+def _followed(token: str, *, count: bool = True) -> str | None:
     payload = tracking.read_token(token)
+    if not count:  # a link preview: on to the address signed in the link, nothing counted
+        return payload.get("u") if isinstance(payload.get("u"), str) else None
     with unit_of_work() as session:
         return campaign_results.track(session, payload)
 
@@ -117,9 +119,10 @@ def opened(token: str) -> Response:
 
 
 @tracking_router.get("/c/{token}")
-def clicked(token: str) -> RedirectResponse:
-    """A tracked link: recorded, then on to the address signed in it (never anywhere else)."""
-    target = _followed(token)
+def clicked(request: Request, token: str) -> RedirectResponse:
+    """A tracked link: recorded (unless a link preview fetches it), then on to the address signed in
+    it (never anywhere else)."""
+    target = _followed(token, count=not tracking.is_link_preview(request.headers.get("user-agent")))
     if not target:
         raise BadTrackingLink("this link is not valid")
     return RedirectResponse(target, status_code=302)
@@ -130,7 +133,8 @@ def short_link(request: Request, code: str) -> Response:
     """A text message's short link: its click counted, then on to the address stored for it (never
     anywhere else). A code that was never issued gets the same page whatever it looks like."""
     with unit_of_work() as session:
-        target = message_links.follow(session, code)
+        target = message_links.follow(session, code,
+                                      count=not tracking.is_link_preview(request.headers.get("user-agent")))
     if target:
         return RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
     lang = i18n.negotiate(request.headers.get("accept-language")) or get_settings().default_language

@@ -176,14 +176,15 @@ def _with_text(payload: str, text: str) -> str:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def follow(session: Session, code: str) -> str | None:
-    """Where a short link goes, its click (and so the open) counted; None for a code not issued."""
+def follow(session: Session, code: str, *, count: bool = True) -> str | None:
+    """Where a short link goes, its click (and so the open) counted unless ``count`` is False (a
+    link preview); None for a code not issued."""
     if not _CODE.match(code):
         return None
     link = session.scalar(select(ShortLink).where(ShortLink.code == code))
     if link is None:
         return None
-    if link.kind == "c":
+    if link.kind == "c" and count:
         results.track(session, {"m": link.campaign_id, "c": link.customer_id, "v": link.variant,
                                 "ch": link.channel, "k": "c", "u": link.target})
     return link.target

@@ -52,6 +52,19 @@ def read_token(token: str) -> dict[str, Any]:
     return payload
 
 
+# Programs that open a link to show its preview (chat apps, social networks, search crawlers): the
+# person has not clicked. They are sent on to the address like anyone, but not counted.
+_PREVIEW_AGENTS = re.compile(
+    r"facebookexternalhit|facebot|whatsapp/|twitterbot|slackbot|telegrambot|linkedinbot|discordbot|skypeuripreview|"
+    r"applebot|googlebot|bingbot|pinterestbot|redditbot|embedly|vkshare|iframely|mastodon/",
+    re.IGNORECASE)
+
+
+def is_link_preview(user_agent: str | None) -> bool:
+    """True when a request comes from a link-preview fetcher or a crawler rather than a person."""
+    return bool(user_agent) and _PREVIEW_AGENTS.search(user_agent or "") is not None
+
+
 def medium_for(utm: dict[str, str], channel: str) -> dict[str, str]:
     """The UTM parameters of a message's links on ``channel``: the default medium (a channel's name,
     the campaign's first) becomes the message's own channel; a medium the marketer chose stays."""
