@@ -211,3 +211,11 @@ def test_dict_values_read_as_attributes_and_dict_methods_stay_methods() -> None:
         render_source("{{ customer.update({'first_name': 'Eve'}) }}", context)
     assert caught.value.code == "template_unsafe"
     assert context["customer"]["first_name"] == "Ana"
+
+
+def test_globals_still_serve_templates_and_a_context_value_wins_over_one() -> None:
+    source = "{{ range(3)|list|length }} {% set ns = namespace(n=1) %}{{ ns.n }} {{ cycler('a', 'b').next() }}"
+    assert render_source(source, {}) == "3 1 a"
+    assert render_source("{{ joiner }}", {"joiner": "mine"}) == "mine"
+    template = compile_template("{{ range(2)|list }}")
+    assert render(template, {}) == render(template, {}) == "[0, 1]"

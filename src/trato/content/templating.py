@@ -38,6 +38,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal
 from jinja2 import DictLoader, StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.runtime import Context, new_context
 from jinja2.exceptions import SecurityError, TemplateError as JinjaTemplateError, TemplateNotFound, UndefinedError
 
 from trato.content import locale_filters
@@ -259,6 +260,15 @@ def _warm(context: Mapping[str, Any]) -> None:
     _warm_locales.add(tag)
 
 
+def _new_context(template: Template, context: Mapping[str, Any]) -> Context:
+    """What ``template.new_context(context)`` makes, without walking the template's globals (a
+    ChainMap, read key by key twice per render) every time: they are copied once per template."""
+    found = template.__dict__.get("_trato_globals")
+    if found is None:
+        found = template.__dict__["_trato_globals"] = dict(template.globals)
+    return new_context(template.environment, template.name, template.blocks, {**found, **context}, shared=True)
+
+
 def render(template: Template, context: Mapping[str, Any], *, limits: Limits | None = None) -> str:
     """Render within the time and output bounds; every failure is a TemplateError with a code."""
     limits = limits or Limits.from_settings()
@@ -271,7 +281,7 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
     try:
         # The hot loop of every send: output is taken 32 pieces at a time (joined in C), then
         # measured and the clock read; loops check the clock themselves as they go.
-        pieces = template.root_render_func(template.new_context(context))
+        pieces = template.root_render_func(_new_context(template, context))
         while batch := list(islice(pieces, 32)):
             text = "".join(batch)
             total += len(text) if text.isascii() else len(text.encode())
