@@ -80,9 +80,9 @@ def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str,
     read back from the archive). A message found ``sending`` was being sent by a worker that
     stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``. ``known``: the
     rows of messages the caller has just inserted (``queued``, never attempted), by id: those still
-    so are claimed without being read back. ``then`` is
-    called with the states in the unit of work that records the providers' answers (what follows
-    the messages, e.g. a campaign's recipients, commits with them).
+    so are claimed without being read back. ``then`` is called with the states in the unit of work
+    that records the providers' answers (what follows the messages, e.g. a campaign's recipients,
+    commits with them).
     """
     claimed, states = _claim(message_ids, parts or {}, stale, known)
     results: list[tuple[OutgoingMessage, int, str, ProviderResult]] = []
@@ -127,12 +127,10 @@ def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | by
             ids = [mid for mid in ids if mid not in took]
         rows = session.execute(select(*_WORKING).where(MESSAGES.c.id.in_(ids)).with_for_update()
                                ).mappings().all() if ids else []
-        keys = _keys(session, {r["communication_id"] for r in rows}
-                     | {known[mid]["communication_id"] for mid in taken} if known else
-                     {r["communication_id"] for r in rows})
+        mine = {mid: known[mid] for mid in taken} if known else {}
+        keys = _keys(session, {r["communication_id"] for r in rows} | {r["communication_id"] for r in mine.values()})
         moves, events, lost = [], [], []
-        for mid in taken:
-            r = known[mid]  # type: ignore[index]
+        for mid, r in mine.items():
             found = parts.get(mid) or archive.content_of(session, r["archive_entry_id"])
             events.append({"message_id": mid, "state": "sending", "at": now, "details": {"attempt": 1}})
             claimed.append((_outgoing(r, found, keys), 1))
