@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from tests.campaigns.conftest import CONTENT, MADRID, create, launch, make_people
 from tests.conftest import BACKEND
 from tests.delivery.conftest import approve_communication
-from tests.delivery.smtp_peer import free_port
+from tests.delivery.smtp_peer import serving
 
 REDIS_URL = os.environ.get("TRATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PEOPLE, CHUNK, STALE_SECONDS = 200, 20, 1
@@ -57,10 +56,8 @@ class Peer:
 @pytest.fixture
 def peer() -> Iterator[tuple[Peer, int]]:
     handler = Peer()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, controller.port
-    controller.stop()
+    with serving(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ counts the connections it accepted and the RSETs and QUITs it saw, and can drop 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -130,6 +132,18 @@ class _CountingSMTP(SMTP):
 class _Controller(Controller):
     def factory(self) -> SMTP:
         return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@contextmanager
+def serving(handler: Any) -> Iterator[int]:
+    """A real aiosmtpd server on a free loopback port for the block, with ``handler`` (an object with
+    aiosmtpd's ``handle_*`` methods) taking what it receives; yields the port."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
 
 
 def start() -> tuple[Controller, Mailbox]:

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.delivery.smtp_peer import free_port
+from tests.delivery.smtp_peer import serving
 
 REDIS_URL = os.environ.get("TRATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -65,10 +64,8 @@ def redis_queue(queue_name: str) -> Iterator[Any]:
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, int]]:
     handler = Sink()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, controller.port
-    controller.stop()
+    with serving(handler) as port:
+        yield handler, port
 
 
 @pytest.fixture
