@@ -188,3 +188,34 @@ def test_the_servers_embedded_worker_resumes_running_campaigns_when_it_starts(
 
     monkeypatch.setattr(tasks, "queue_running", unreachable)
     assert tasks.resume_running() == 0  # logged; the sweep queues them later, the server starts anyway
+
+
+def test_the_stuck_message_sweep_waits_the_campaign_stale_time_for_campaign_messages(
+        campaign_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign's slow provider (TRATO_CAMPAIGN_STALE_SECONDS of 30 minutes) is not cut short by the
+    5 minutes the sweep gives a single send left ``sending``."""
+    from sqlalchemy import update
+
+    from trato.core.clock import utcnow
+    from trato.core.db import new_session, unit_of_work
+    from trato.core.settings import get_settings
+    from trato.delivery import service as delivery
+    from trato.delivery.models import Message
+
+    campaign_id = create(campaign_world)
+    launch(campaign_id)
+    ids = [r.message_id for r in recipients(campaign_id).values()][:2]
+    campaign_message, single = ids
+    with unit_of_work() as s:
+        s.execute(update(Message).where(Message.id.in_(ids)).values(state="sending", updated_at=utcnow()))
+        s.execute(update(Message).where(Message.id == single).values(created_by="api:test"))
+    monkeypatch.setenv("TRATO_CAMPAIGN_STALE_SECONDS", "1800")
+    get_settings.cache_clear()
+    try:
+        with new_session(readonly=True) as s:
+            assert delivery.stuck_messages(s, now=utcnow() + timedelta(minutes=6)) == [(single, "deliver")]
+            assert sorted(delivery.stuck_messages(s, now=utcnow() + timedelta(minutes=31))) == sorted(
+                [(single, "deliver"), (campaign_message, "deliver")])
+    finally:
+        monkeypatch.delenv("TRATO_CAMPAIGN_STALE_SECONDS")
+        get_settings.cache_clear()

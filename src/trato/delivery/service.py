@@ -558,13 +558,20 @@ def stuck_messages(session: Session, *, now: datetime | None = None, limit: int 
     the queue does not redeliver): (id, task) to enqueue again. Running them twice is harmless."""
     now = now or utcnow()
     found: list[tuple[str, str]] = []
-    rows = session.execute(select(Message.id, Message.state, Message.updated_at, Message.not_before).where(
+    # A campaign message is sent by its campaign's run, which waits TRATO_CAMPAIGN_STALE_SECONDS before
+    # taking one left ``sending`` for a stopped worker's: the sweep waits as long for those.
+    from trato.core.settings import get_settings
+
+    campaign_sending = timedelta(seconds=get_settings().campaign_stale_seconds)
+    rows = session.execute(select(Message.id, Message.state, Message.updated_at, Message.not_before,
+                                  Message.created_by).where(
         Message.state.in_(("queued", "sending", "retrying", "deferred"))).order_by(Message.updated_at).limit(limit))
-    for message_id, state, updated_at, not_before in rows:
+    for message_id, state, updated_at, not_before, created_by in rows:
         due = not_before or updated_at
         if state == "queued" and updated_at < now - STUCK_QUEUED:
             found.append((message_id, "deliver"))
-        elif state == "sending" and updated_at < now - STUCK_SENDING:
+        elif state == "sending" and updated_at < now - (
+                campaign_sending if (created_by or "").startswith("campaign:") else STUCK_SENDING):
             found.append((message_id, "deliver"))  # which marks it possibly_sent
         elif state in ("retrying", "deferred") and due < now - STUCK_QUEUED:
             found.append((message_id, "deliver" if state == "retrying" else "release_deferred"))
