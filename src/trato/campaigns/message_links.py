@@ -1,8 +1,9 @@
 """The links of a campaign message beyond the e-mail's tracked links (see :mod:`tracking`):
 
-- the customer's own preference and unsubscribe links carry the message's id (signed by policy),
-  so an unsubscribe made through them — the mail client's one-click ``List-Unsubscribe`` aside,
-  which delivery signs — is counted as the campaign's (:mod:`attribution`);
+- the customer's own preference and unsubscribe links carry the message's id (the pipeline renders
+  them knowing it), so an unsubscribe made through them — the mail client's one-click
+  ``List-Unsubscribe`` aside, which delivery signs — is counted as the campaign's
+  (:mod:`attribution`); in a text message they are shortened like any link, never counted as clicks;
 - in text messages (SMS, WhatsApp free text) every http(s) link becomes ``{base_url}/s/{code}``:
   short, and a click is counted when it is followed.
 
@@ -31,7 +32,6 @@ from trato.campaigns.tracking import medium_for, with_utm
 from trato.core.clock import utcnow
 from trato.core.db import chunks, insert_for
 from trato.core.settings import get_settings
-from trato.policy import service as policy
 
 TEXT_CHANNELS = ("sms", "whatsapp")
 CODE_LENGTH = 10  # 62^10: about 59 bits
@@ -89,36 +89,21 @@ class MessageLinks:
         self.rows: dict[str, dict[str, Any]] = {}
 
     def apply(self, parts: Mapping[str, Any], *, customer_id: str, message_id: str, variant: str, channel: str,
-              links: Mapping[str, str], carried: bool = False) -> dict[str, Any]:
-        """The message's parts with its policy links carrying the message id and, in a text
-        message, every link shortened. ``carried``: the links were made with the message id
-        already (rendered knowing it), so they are kept as they are."""
-        if carried and channel not in TEXT_CHANNELS:
-            return dict(parts)
+              links: Mapping[str, str]) -> dict[str, Any]:
+        """The message's parts with every link of a text message shortened. ``links``: the message's
+        own preference and unsubscribe links (rendered with its id), followed without UTM
+        parameters and never counted as clicks."""
         out = dict(parts)
-        own = []
-        for name in ("preferences", "unsubscribe"):
-            url = links.get(name)
-            holders = [k for k, v in out.items() if url and isinstance(v, str) and url in v]
-            if not holders:
-                continue
-            if carried:
-                own.append(str(url))
-                continue
-            # The preference link is the customer's alone: made afresh; an unsubscribe link names a
-            # purpose and topic, so it is read and signed again with the message added.
-            signed = policy.preference_url(customer_id, message_id=message_id) if name == "preferences" \
-                else policy.link_with_message(str(url), message_id)
-            for k in holders:
-                out[k] = out[k].replace(str(url), signed)
-            own.append(signed)
-        if channel in TEXT_CHANNELS and isinstance(out.get("text"), str) and "template" not in out:
-            text = self.shorten(out["text"], customer_id=customer_id, message_id=message_id, variant=variant,
-                                channel=channel, own=own)
-            if text != out["text"]:
-                out["text"] = text
-                if channel == "whatsapp" and isinstance(out.get("payload"), str):
-                    out["payload"] = _with_text(out["payload"], text)
+        if channel not in TEXT_CHANNELS or not isinstance(out.get("text"), str) or "template" in out:
+            return out
+        own = [str(links[name]) for name in ("preferences", "unsubscribe")
+               if links.get(name) and any(isinstance(v, str) and links[name] in v for v in out.values())]
+        text = self.shorten(out["text"], customer_id=customer_id, message_id=message_id, variant=variant,
+                            channel=channel, own=own)
+        if text != out["text"]:
+            out["text"] = text
+            if channel == "whatsapp" and isinstance(out.get("payload"), str):
+                out["payload"] = _with_text(out["payload"], text)
         return out
 
     def shorten(self, text: str, *, customer_id: str, message_id: str, variant: str, channel: str,

@@ -277,7 +277,7 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                     unsubscribe_url=links.get("unsubscribe"), preferences_url=links.get("preferences"))
             mid = ids[cid]
             parts = message_links.apply(parts, customer_id=cid, message_id=mid, variant=key, channel=channel,
-                                        links=done.context.get("links") or {}, carried=True)
+                                        links=done.context.get("links") or {})
             decision_json = {"outcome": "send", "channel": channel, "at": now.isoformat(), "zone": decision.zone,
                              "reasons": decision.compact(), "campaign_id": plan.id, "variant": key}
             messages.append({

@@ -60,17 +60,3 @@ def message_of(payload: dict[str, Any]) -> str | None:
     found = payload.get("msg")
     return found if isinstance(found, str) and found else None
 
-
-def with_message(url: str, message_id: str) -> str:
-    """The same preference or unsubscribe link, carrying the id of the message it is sent in.
-    Anything else (another address, a link that does not verify) comes back unchanged."""
-    base = get_settings().base_url
-    for kind in ("preferences", "unsubscribe"):
-        prefix = f"{base}{PATHS[kind]}"
-        if url.startswith(prefix):
-            try:
-                payload = read_token(kind, url[len(prefix):])
-            except (BadLink, ExpiredLink):
-                return url
-            return make_url(kind, {**payload, "msg": message_id})
-    return url

@@ -35,7 +35,7 @@ from trato.policy.consents import (  # noqa: F401  (re-exported)
     handle_inbound_keyword, list_suppressions, set_consent, set_consents,
 )
 from trato.policy.errors import BadLink, InvalidPolicy, PolicyObjectNotFound
-from trato.policy.links import make_url, with_message
+from trato.policy.links import make_url
 from trato.policy.models import Consent, ContactLedger, ContactPreference, DecisionLog, Suppression
 from trato.policy.quiet import customer_zone
 from trato.policy.rules import (
@@ -317,11 +317,6 @@ def unsubscribe_url(customer_id: str, purpose: str, topic: str | None, channel: 
     """
     return make_url("unsubscribe", {"c": customer_id, "p": purpose, "t": topic or "", "ch": channel,
                                     **({"msg": message_id} if message_id else {})})
-
-
-def link_with_message(url: str, message_id: str) -> str:
-    """A preference or unsubscribe link made here, re-signed to carry the message it is sent in."""
-    return with_message(url, message_id)
 
 
 def request_email_opt_in(session: Session, *, customer_id: str, purpose: str, actor: str, topic: str | None = None,
