@@ -11,17 +11,14 @@ from __future__ import annotations
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from trato.customers import merges
 from trato.customers.models import Customer, CustomerMerge, Event, Identity
 from trato.customers.traits import TYPED_COLUMNS
 
 
 def profiles_of(session: Session, customer_id: str) -> list[str]:
     """The profile and every profile merged into it, directly or through others."""
-    found, frontier = [customer_id], [customer_id]
-    while frontier:
-        frontier = list(session.scalars(select(Customer.id).where(Customer.merged_into_id.in_(frontier))))
-        found.extend(i for i in frontier if i not in found)
-    return found
+    return merges.merged_into(session, [customer_id])[customer_id]
 
 
 def erase(session: Session, customer_id: str) -> tuple[list[str], list[tuple[str, str]]]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from trato.core import audit
 from trato.core.clock import iso, utcnow
+from trato.core.db import chunks
 from trato.core.ids import new_id
 from trato.customers import computed
 from trato.customers.errors import CustomerNotFound, MergeNotUndoable, MergeRefused
@@ -216,16 +217,28 @@ def record_refusal(
     )
 
 
+def merged_into(session: Session, customer_ids: Iterable[str]) -> dict[str, list[str]]:
+    """For each profile, itself first and then every profile merged into it, directly or through
+    others, level by level. Few queries for many profiles: one per level of merges."""
+    found = {cid: [cid] for cid in customer_ids}
+    owner = {cid: cid for cid in found}
+    frontier = list(found)
+    while frontier:
+        merged: list[str] = []
+        for part in chunks(frontier, 500):
+            for merged_id, into in session.execute(select(Customer.id, Customer.merged_into_id).where(
+                    Customer.merged_into_id.in_(list(part)))):
+                if merged_id not in owner:
+                    owner[merged_id] = owner[into]
+                    found[owner[into]].append(merged_id)
+                    merged.append(merged_id)
+        frontier = merged
+    return found
+
+
 def merged_subtree(session: Session, customer_id: str) -> set[str]:
     """The profile and every profile merged into it, directly or through others."""
-    found, frontier = {customer_id}, [customer_id]
-    while frontier:
-        children = session.scalars(
-            select(Customer.id).where(Customer.merged_into_id.in_(frontier))
-        ).all()
-        frontier = [c for c in children if c not in found]
-        found.update(frontier)
-    return found
+    return set(merged_into(session, [customer_id])[customer_id])
 
 
 def unmerge(session: Session, *, merge_id: str, actor: str) -> CustomerMerge:

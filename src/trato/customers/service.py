@@ -224,21 +224,8 @@ def merge_log(session: Session, *, customer_id: str) -> list[CustomerMerge]:
 
 def merged_into(session: Session, customer_ids: Iterable[str]) -> dict[str, list[str]]:
     """For each profile, itself and every profile merged into it, directly or through others (whose
-    timeline it now holds). Few queries for many profiles: one per level of merges."""
-    found = {cid: [cid] for cid in customer_ids}
-    owner = {cid: cid for cid in found}
-    frontier = list(found)
-    while frontier:
-        merged: list[str] = []
-        for part in chunks(frontier, 500):
-            for merged_id, into in session.execute(select(Customer.id, Customer.merged_into_id).where(
-                    Customer.merged_into_id.in_(list(part)))):
-                if merged_id not in owner:
-                    owner[merged_id] = owner[into]
-                    found[owner[into]].append(merged_id)
-                    merged.append(merged_id)
-        frontier = merged
-    return found
+    timeline it now holds)."""
+    return merges.merged_into(session, customer_ids)
 
 
 def current_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, str]:
