@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from sqlalchemy.engine import make_url
 from tests.campaigns.conftest import CONTENT, MADRID, create, launch, make_people
 from tests.conftest import BACKEND
 from tests.delivery.conftest import approve_communication
+from tests import worker_processes
 from tests.delivery.smtp_peer import serving
 
 REDIS_URL = os.environ.get("TRATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -99,24 +99,11 @@ def workers(shared_queue: dict[str, str], tmp_path: Path) -> Iterator[Callable[[
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115 (closed after the test)
-        process = subprocess.Popen([sys.executable, "-m", "trato", "worker", "--workers", "1"], env=shared_queue,
-                                   cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        process.log = log  # type: ignore[attr-defined]
-        started.append(process)
-        return process
+        started.append(worker_processes.start(shared_queue, tmp_path, threads=1, number=len(started)))
+        return started[-1]
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in started:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        process.log.close()  # type: ignore[attr-defined]
+    worker_processes.stop(started)
 
 
 def consuming(process: subprocess.Popen[bytes]) -> bool:

@@ -5,9 +5,7 @@ in Redis) and its circuit; the Lua scripts hold the breaker's and the bucket's r
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests import worker_processes
 from tests.delivery.smtp_peer import serving
 
 REDIS_URL = os.environ.get("TRATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -76,24 +75,12 @@ def two_workers(database_url: str, queue_name: str, tmp_path: Any) -> Iterator[l
     def start(count: int) -> list[subprocess.Popen[bytes]]:
         env = {**os.environ, "TRATO_DATABASE_URL": database_url, "TRATO_REDIS_URL": REDIS_URL,
                "TRATO_QUEUE_NAME": queue_name, "TRATO_LOG_LEVEL": "WARNING"}
-        for n in range(count):
-            log = open(tmp_path / f"worker-{n}.log", "wb")  # noqa: SIM115 (closed with the process)
-            process = subprocess.Popen([sys.executable, "-m", "trato", "worker", "--workers", "4"], env=env,
-                                       cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-            process.log = log  # type: ignore[attr-defined]
-            started.append(process)
+        for _ in range(count):
+            started.append(worker_processes.start(env, tmp_path, threads=4, number=len(started)))
         return started
 
     yield start(2)
-    for process in started:
-        process.send_signal(signal.SIGTERM)  # the work is done: no need to wait for idle threads
-    for process in started:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        process.log.close()  # type: ignore[attr-defined]
+    worker_processes.stop(started)  # the work is done: no need to wait for idle threads
 
 
 def _wait_accepted(message_ids: list[str], processes: list[Any], timeout: float = 90.0) -> dict[str, str]:
