@@ -1,6 +1,6 @@
 """Archive figures: record rate against a bare insert of the same rows, and bytes per entry.
 
-For each storage mode — "parts" (no reproducer: the rendered parts, zlib-compressed) and
+For each storage mode — "parts" (no reproducer: the rendered parts, zstd-compressed) and
 "context" (a reproducer registered: only the render context, after one reproduction checked
 the hash) — a fresh database gets N messages through ``archive.service.record`` (85% e-mails of
 about 2 KB of personalised HTML, 15% SMS), 100 per transaction as a delivery worker would commit

@@ -66,7 +66,39 @@ def test_a_changed_field_is_named(session, sql, code):
 
 
 @pytest.mark.parametrize("storage", ["parts", "context"])
-def test_edited_content_is_named_and_never_served(session, storage, request):
+def test_entries_compressed_with_zlib_before_zstd_still_read_and_verify(session, storage, request):
+    """Archives written before zstd keep their zlib streams: they are served and verify as they were."""
+    from trato.archive import compression, service
+
+    if storage == "context":
+        request.getfixturevalue("reproducer")
+    entries = _chain_of(session, 3)
+    assert bytes(entries[1].content)[:4] == compression.ZSTD_MAGIC
+    served = service.content_of(session, entries[1].id)
+    original = compression.decompress(entries[1].content)
+    session.commit()
+    _raw("UPDATE archived_messages SET content = :c WHERE sequence = 2", c=zlib.compress(original, 9))
+    assert _verify().ok
+    session.expire_all()
+    assert service.content_of(session, entries[1].id) == served
+
+
+def test_content_that_is_no_compressed_stream_is_named(session):
+    from trato.archive import service
+    from trato.archive.errors import ContentMismatch
+
+    entries = _chain_of(session, 3)
+    _raw("UPDATE archived_messages SET content = :c WHERE sequence = 2", c=b"\x28\xb5\x2f\xfd not a frame")
+    report = _verify()
+    assert (report.problem.code, report.problem.entry_id) == ("content_changed", entries[1].id)
+    session.expire_all()
+    with pytest.raises(ContentMismatch):
+        service.content_of(session, entries[1].id)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zlib"])
+@pytest.mark.parametrize("storage", ["parts", "context"])
+def test_edited_content_is_named_and_never_served(session, storage, codec, request):
     from trato.archive import chain, service
     from trato.archive.errors import ContentMismatch
 
@@ -76,7 +108,10 @@ def test_edited_content_is_named_and_never_served(session, storage, request):
     assert entries[1].storage == storage
     forged = (chain.encode_parts({"html": "<p>we never said that</p>"}) if storage == "parts"
               else b'{"invoice":"F-999","name":"Ana"}')
-    _raw("UPDATE archived_messages SET content = :c WHERE sequence = 2", c=zlib.compress(forged))
+    from trato.archive import compression
+
+    _raw("UPDATE archived_messages SET content = :c WHERE sequence = 2",
+         c=compression.compress(forged) if codec == "zstd" else zlib.compress(forged))
     report = _verify()
     assert (report.problem.code, report.problem.entry_id) == ("content_changed", entries[1].id)
     session.expire_all()
@@ -229,6 +264,7 @@ def test_a_second_writer_waits_for_the_first_to_commit(database_url):
 
 def _archive_text() -> str:
     """Every value in every archive table, decompressed where compressed, as one text."""
+    from trato.archive import compression
     from trato.core.db import get_engine
 
     found = []
@@ -237,7 +273,7 @@ def _archive_text() -> str:
             for row in conn.execute(text(f"SELECT * FROM {table}")):
                 for value in row:
                     if isinstance(value, bytes | memoryview):
-                        value = zlib.decompress(bytes(value)).decode("utf-8", "replace")
+                        value = compression.decompress(value).decode("utf-8", "replace")
                     found.append(str(value))
     return "\n".join(found)
 

@@ -13,7 +13,6 @@ reproduce anywhere, byte-exact for PDFs.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trato.archive import compression
 from trato.archive.models import STORAGE_CONTEXT, STORAGE_PARTS, ArchiveChainHead, ArchivedMessage
 from trato.core.audit import AuditEntry
 from trato.core.clock import iso
@@ -153,8 +153,8 @@ def _content_problem(row: Mapping[str, Any], erased_customers: set[str]) -> tupl
     if row["content"] is None:
         return "content_missing", "the stored content is gone"
     try:
-        stored = zlib.decompress(row["content"])
-    except zlib.error:
+        stored = compression.decompress(row["content"])
+    except compression.CorruptContent:
         return "content_changed", "the stored content cannot be decompressed"
     expected = row["content_sha256"] if row["storage"] == STORAGE_PARTS else row["context_sha256"]
     if row["storage"] not in (STORAGE_PARTS, STORAGE_CONTEXT) or sha256(stored) != expected:
@@ -167,7 +167,7 @@ def _reproduction_problem(session: Session, row: Mapping[str, Any], reproducer: 
         return None
     try:
         parts = reproducer(session, version_id=row["version_id"], channel=row["channel"], language=row["language"],
-                           context=orjson.loads(zlib.decompress(row["content"])))
+                           context=orjson.loads(compression.decompress(row["content"])))
         same = sha256(encode_parts(parts)) == row["content_sha256"]
     except Exception as exc:  # any failure to reproduce is what this check is looking for
         return "reproduction_failed", f"the content cannot be reproduced from its context: {type(exc).__name__}"

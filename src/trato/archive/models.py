@@ -15,8 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from trato.core.clock import utcnow
 from trato.core.db import Base, BigIntPK, JSONType, UTCDateTime
 
-STORAGE_PARTS = "parts"  # the rendered parts, zlib-compressed
-STORAGE_CONTEXT = "context"  # the render context (zlib-compressed); the content domain reproduces the parts
+STORAGE_PARTS = "parts"  # the rendered parts, compressed (archive.compression: zstd; older entries zlib)
+STORAGE_CONTEXT = "context"  # the render context (compressed); the content domain reproduces the parts
 
 
 class ArchiveChainHead(Base):

@@ -10,7 +10,6 @@ Letters always keep their PDF.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from trato.archive import chain
+from trato.archive import chain, compression
 from trato.archive.chain import VerifyReport
 from trato.archive.errors import (
     ContentErased, ContentMismatch, EntryNotFound, InvalidArchiveInput, MessageAlreadyArchived, ReproducerMissing,
@@ -102,12 +101,12 @@ def _stored_form(
             again = _reproducer(session, version_id=version_id, channel=channel, language=language,
                                 context=orjson.loads(context_bytes))
             if chain.sha256(chain.encode_parts(again)) == content_sha256:
-                return STORAGE_CONTEXT, zlib.compress(context_bytes), chain.sha256(context_bytes)
+                return STORAGE_CONTEXT, compression.compress(context_bytes), chain.sha256(context_bytes)
             log.warning("reproduction differs; the parts are stored", version_id=version_id, channel=channel)
         except Exception:  # the archive must never lose a message because a reproduction failed
             log.warning("reproduction failed; the parts are stored", version_id=version_id, channel=channel,
                         exc_info=True)
-    return STORAGE_PARTS, zlib.compress(encoded), None
+    return STORAGE_PARTS, compression.compress(encoded), None
 
 
 # Built once: record() runs for every message sent, and building statements costs more than running them.
@@ -233,8 +232,8 @@ def content_of(session: Session, entry_id: str) -> dict[str, str | bytes]:
         raise ContentErased("this message's content was erased at the customer's request",
                             details={"erased_at": entry.erased_at.isoformat()})
     try:
-        stored = zlib.decompress(entry.content or b"")
-    except zlib.error:
+        stored = compression.decompress(entry.content or b"")
+    except compression.CorruptContent:
         stored = b""
     if entry.storage == STORAGE_PARTS:
         encoded = stored
@@ -434,7 +433,7 @@ def prepare_many(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "recipient": item["recipient"], "recipient_salt": salt,
             "recipient_sha256": chain.recipient_hash(salt, item["recipient"]), "message_id": item.get("message_id"),
             "is_test": bool(item.get("is_test", False)), "storage": STORAGE_PARTS,
-            "content": zlib.compress(encoded, 1), "content_sha256": chain.sha256(encoded), "context_sha256": None,
+            "content": compression.compress(encoded), "content_sha256": chain.sha256(encoded), "context_sha256": None,
             "decision": decision_text,
             "decision_sha256": chain.sha256(decision_text.encode()) if decision_text is not None else None,
             "sent_at": as_utc(sent_at) if sent_at is not None else None, "status": "archived", "status_at": None,
