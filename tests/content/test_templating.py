@@ -219,3 +219,37 @@ def test_globals_still_serve_templates_and_a_context_value_wins_over_one() -> No
     assert render_source("{{ joiner }}", {"joiner": "mine"}) == "mine"
     template = compile_template("{{ range(2)|list }}")
     assert render(template, {}) == render(template, {}) == "[0, 1]"
+
+
+def test_the_time_limit_counts_cpu_time_and_reads_that_clock_only_when_it_could_be_up(monkeypatch):
+    """Ticks read the cheap wall clock; the thread's CPU clock is read when the wall clock says the
+    deadline could have passed: a render kept waiting for a core goes on, one that used its CPU
+    time stops."""
+    from trato.content import sandbox
+
+    wall, cpu, cpu_reads = [100.0], [5.0], []
+
+    def cpu_clock() -> float:
+        cpu_reads.append(cpu[0])
+        return cpu[0]
+
+    monkeypatch.setattr(sandbox, "wall_clock", lambda: wall[0])
+    monkeypatch.setattr(sandbox, "clock", cpu_clock)
+    budget = sandbox.Budget(5.0 + 0.5, Limits(timeout_ms=500))
+    assert cpu_reads == [5.0]
+    for _ in range(100):  # within the wall time left: the CPU clock is not read
+        wall[0] += 0.004
+        budget.tick()
+    assert len(cpu_reads) == 1
+    wall[0] += 0.2  # 0.6 s of wall time but only 0.3 s of CPU: the thread was kept waiting
+    cpu[0] += 0.3
+    budget.tick()
+    assert len(cpu_reads) == 2
+    wall[0] += 0.1  # re-armed for the 0.2 s of CPU time left
+    budget.tick()
+    assert len(cpu_reads) == 2
+    wall[0] += 0.15
+    cpu[0] += 0.25
+    with pytest.raises(sandbox.OverBudget) as caught:
+        budget.tick()
+    assert caught.value.code == "template_timeout"

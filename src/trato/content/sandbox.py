@@ -47,16 +47,34 @@ class OverBudget(Exception):
 # so CPU time is what it costs, and a loaded machine that leaves the thread waiting for a core
 # does not make a good template fail (wall time did, now and then, on a busy 2-core machine).
 clock = time.thread_time
+wall_clock = time.perf_counter
 
 
-@dataclass
 class Budget:
-    deadline: float
-    limits: Limits
+    """A render's bounds. The deadline is in the thread's CPU time (see ``clock``), but reading that
+    clock is a system call (~0.6 µs here, against ~0.05 µs for the wall clock) and a render ticks
+    dozens of times: ticks read the wall clock, and the CPU clock only once the wall clock says the
+    time could be up. A thread cannot use more CPU time than wall time passes, so a render is never
+    stopped later than it would have been, and a render kept waiting for a core is not stopped early."""
+
+    __slots__ = ("deadline", "limits", "_wall_deadline")
+
+    def __init__(self, deadline: float, limits: Limits, *, started: float | None = None) -> None:
+        self.deadline = deadline
+        self.limits = limits
+        # CPU time left now, as wall time from now: the earliest the deadline can be reached.
+        left = deadline - (clock() if started is None else started)
+        self._wall_deadline = wall_clock() + left
 
     def tick(self) -> None:
-        if clock() > self.deadline:
+        if wall_clock() > self._wall_deadline:
+            self._check_cpu()
+
+    def _check_cpu(self) -> None:
+        left = self.deadline - clock()
+        if left < 0:
             raise OverBudget("template_timeout", f"the template ran longer than {self.limits.timeout_ms} ms")
+        self._wall_deadline = wall_clock() + left
 
     def fits(self, size: int, what: str) -> None:
         if size > self.limits.max_output_bytes:

@@ -273,7 +273,8 @@ def render(template: Template, context: Mapping[str, Any], *, limits: Limits | N
     """Render within the time and output bounds; every failure is a TemplateError with a code."""
     limits = limits or Limits.from_settings()
     _warm(context)
-    budget = Budget(sandbox_clock() + limits.timeout_ms / 1000, limits)
+    started = sandbox_clock()
+    budget = Budget(started + limits.timeout_ms / 1000, limits, started=started)
     token = BUDGET.set(budget)
     parts: list[str] = []
     most = limits.max_output_bytes
