@@ -219,3 +219,31 @@ def test_a_refusal_given_under_a_profile_later_merged_still_counts(defaults, mak
         config = service.load_config(s)
         ctx = service.prepare_contexts(s, customer_ids=[cid], config=config, at=NOON_MADRID)[cid]
     assert len(ctx.contacts) == 1
+
+
+def test_reservations_booked_in_bulk_get_fresh_ids_in_order_beside_single_bookings(session, make_customer):
+    """reserve_many takes its ids up front (core.db.next_ids) instead of INSERT … RETURNING: they
+    are the rows' own ids, in the items' order, and never collide with rows booked one at a time."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from trato.policy import service as policy
+    from trato.policy.models import ContactLedger
+
+    at = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    ana = make_customer()
+    policy.record_contact(session, customer_id=ana, channel="email", purpose="advertise",
+                          communication="promo", topic=None, sent_at=at, message_id="msg_single")
+    items = [{"customer_id": f"cus_{i}", "channel": "sms" if i % 2 else "email", "purpose": "advertise",
+              "communication": "promo", "sent_at": at} for i in range(7)]
+    first = policy.reserve_many(session, items)
+    second = policy.reserve_many(session, items[:3])
+    session.commit()
+    assert len(set(first + second)) == 10 and first == sorted(first) and second == sorted(second)
+    stored = {row.id: (row.customer_id, row.channel, row.status)
+              for row in session.scalars(select(ContactLedger))}
+    assert len(stored) == 11
+    for reservation_id, item in zip(first + second, items + items[:3], strict=True):
+        assert stored[reservation_id] == (item["customer_id"], item["channel"], "reserved")
+    assert policy.reserve_many(session, []) == []

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -207,6 +207,20 @@ def _drop_on_commit(session: Session) -> None:
 def insert_for(session: Session) -> Callable[..., Any]:
     """The dialect's INSERT construct, which has ``on_conflict_do_nothing/do_update``."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def next_ids(session: Session, table: Any, count: int) -> list[int]:
+    """``count`` fresh values of ``table``'s integer ``id`` for rows the caller inserts in its unit of
+    work: a plain executemany then replaces ``INSERT … RETURNING``, which costs twice as much a row.
+    PostgreSQL draws them from the column's sequence (safe beside other writers); SQLite continues
+    after the highest id, which the caller's write transaction (``BEGIN IMMEDIATE``) keeps ours."""
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return sorted(session.execute(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                                           "FROM generate_series(1, :n)"), {"table": table.name, "n": count}).scalars())
+    top = session.execute(text(f'SELECT COALESCE(MAX(id), 0) FROM "{table.name}"')).scalar() or 0
+    return list(range(top + 1, top + 1 + count))
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from trato.core import audit, i18n
 from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import as_utc, utcnow
-from trato.core.db import chunks, insert_for
+from trato.core.db import chunks, insert_for, next_ids
 from trato.core.settings import get_settings
 from trato.customers import service as customers
 from trato.policy import config as policy_config
@@ -467,11 +467,13 @@ def reserve_many(session: Session, items: Sequence[dict[str, Any]]) -> list[int]
     rows = [{"customer_id": i["customer_id"], "channel": i["channel"], "purpose": i["purpose"],
              "topic": i.get("topic") or "", "communication": i["communication"], "sent_at": as_utc(i["sent_at"]),
              "status": "reserved", "message_id": i.get("message_id")} for i in items]
-    stmt = ContactLedger.__table__.insert().returning(ContactLedger.__table__.c.id, sort_by_parameter_order=True)
-    found: list[int] = []
+    table = ContactLedger.__table__
+    ids = next_ids(session, table, len(rows))
+    for row, reservation_id in zip(rows, ids, strict=True):
+        row["id"] = reservation_id
     for part in chunks(rows, 1000):
-        found.extend(session.execute(stmt, list(part)).scalars().all())
-    return found
+        session.execute(table.insert(), list(part))
+    return ids
 
 
 def confirm_many(session: Session, *, reservation_ids: Sequence[int], sent_at: datetime | None = None) -> None:
