@@ -203,12 +203,13 @@ def test_campaign_sends_go_through_the_providers_failover_and_circuits(
         registry.use("email", previous)
 
 
-def test_messages_just_written_are_claimed_without_reading_them_back_unless_someone_moved_them(
+def test_a_chunk_written_claimed_is_sent_once_as_written_and_a_stopped_one_is_flagged_not_resent(
         campaign_world: dict[str, Any]) -> None:
-    """The chunk's rows in hand stand for the database only while each is still queued and never tried."""
+    """The runner writes a chunk's messages already claimed (``sending``, attempt 1, with their
+    decided, queued and sending events) and sends them from the rows in hand. Should the worker stop
+    between that commit and the provider call, no run sends them again: once stale they are
+    possibly sent, like any message a stopped worker was sending."""
     from datetime import timedelta
-
-    from sqlalchemy import update
 
     from tests.campaigns.test_ahead import launched_not_run
     from trato.campaigns import pipeline
@@ -216,27 +217,33 @@ def test_messages_just_written_are_claimed_without_reading_them_back_unless_some
     from trato.core.clock import utcnow
     from trato.core.db import new_session, unit_of_work
     from trato.delivery import service as delivery
-    from trato.delivery.models import Message
 
     campaign_id = create(campaign_world, chunk_size=100)
     launched_not_run(campaign_id)
     now = utcnow()
     with unit_of_work() as s:
         rows = pipeline.pending_after(s, campaign_id, after_id=0, limit=100, now=now)
-        prepared = pipeline.prepare_chunk(s, pipeline.Plan.of(s.get(Campaign, campaign_id)), rows, now)
-        ids = pipeline.write_chunk(s, s.get(Campaign, campaign_id), prepared, now)
-    busy, retried = ids[0], ids[1]
-    with unit_of_work() as s:  # meanwhile: another worker is sending one; another is a due retry
-        s.execute(update(Message).where(Message.id == busy).values(state="sending", attempts=1, updated_at=now))
-        s.execute(update(Message).where(Message.id == retried).values(
-            state="retrying", attempts=1, not_before=now - timedelta(seconds=1)))
-    states = pipeline.deliver(ids, prepared.decoded_parts(), known=prepared.messages)
-    assert states[busy] == "sending" and {states[m] for m in ids if m != busy} == {"accepted"}
-    sent = sent_to(campaign_world["sandbox"])
-    assert busy not in {r.message.message_id for r in campaign_world["sandbox"].sent}
-    assert sum(sent.values()) == len(ids) - 1 and set(sent.values()) == {1}
+        plan = pipeline.Plan.of(s.get(Campaign, campaign_id))
+        first = pipeline.prepare_chunk(s, plan, rows[:6], now)
+        sent_ids = pipeline.write_chunk(s, s.get(Campaign, campaign_id), first, now, claim=True)
     with new_session(readonly=True) as s:
-        attempts = {m: [e.details.get("attempt") for e in delivery.events_of(s, m) if e.state == "sending"]
-                    for m in ids}
-        assert attempts[busy] == [] and attempts[retried] == [2]
-        assert all(attempts[m] == [1] for m in ids if m not in (busy, retried))
+        assert {delivery.get_message(s, m).state for m in sent_ids} == {"sending"}
+        assert [e.state for e in delivery.events_of(s, sent_ids[0])] == ["decided", "queued", "sending"]
+    states = pipeline.deliver(sent_ids, first.decoded_parts(), claimed=first.messages)
+    assert set(states.values()) == {"accepted"}
+    with unit_of_work() as s:  # the next chunk is written claimed, then the worker stops
+        stopped = pipeline.prepare_chunk(s, plan, rows[6:], now)
+        stopped_ids = pipeline.write_chunk(s, s.get(Campaign, campaign_id), stopped, now, claim=True)
+    assert pipeline.deliver(stopped_ids) == {m: "sending" for m in stopped_ids}  # fresh: another run's
+    later = pipeline.deliver(stopped_ids, stale=timedelta(seconds=0))
+    assert set(later.values()) == {"possibly_sent"}
+    sent = sent_to(campaign_world["sandbox"])
+    assert sum(sent.values()) == len(sent_ids) and set(sent.values()) == {1}
+    assert not set(stopped_ids) & {r.message.message_id for r in campaign_world["sandbox"].sent}
+    with new_session(readonly=True) as s:
+        for m in sent_ids:
+            assert [e.state for e in delivery.events_of(s, m)] == ["decided", "queued", "sending", "accepted"]
+            assert delivery.get_message(s, m).attempts == 1
+    found = recipients(campaign_id)
+    assert {found[m["customer_id"]].state for m in first.messages} == {"sent"}
+    assert {found[m["customer_id"]].state for m in stopped.messages} == {"possibly_sent"}

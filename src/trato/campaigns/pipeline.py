@@ -5,8 +5,10 @@ messages are handed to the adapters (:mod:`trato.delivery.bulk`).
 
 Crash safety: a recipient leaves ``pending`` only in the unit of work that creates its message,
 and a message's id is derived from (campaign, customer), so a chunk that dies before its commit
-is simply done again and one that committed is never done twice; messages left queued by a
-stopped worker are delivered by the next run, those left ``sending`` become ``possibly_sent``.
+is simply done again and one that committed is never done twice. The runner writes a chunk's
+messages already claimed (``sending``) and hands them to the adapters right after the commit;
+messages a stopped worker left ``sending`` become ``possibly_sent`` (never sent again), those left
+queued (retries, chunks written without claiming) are delivered by the next run.
 Memory is flat: a chunk at a time, never the whole audience.
 """
 
@@ -322,10 +324,14 @@ def _contacted_meanwhile(session: Session, prepared: Prepared) -> Prepared:
     return prepared.only({rid for rid, cid in prepared.recipients.items() if cid not in moved})
 
 
-def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: datetime) -> list[str]:
+def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: datetime, *,
+                claim: bool = False) -> list[str]:
     """Store a prepared chunk in the caller's unit of work: decisions, contact bookings, the
-    archive append, the queued messages and the recipients' states. Returns the queued message
-    ids (handed to the adapters after commit). A campaign message reaches the customer's timeline
+    archive append, the queued messages and the recipients' states. Returns the message ids.
+    ``claim``: the caller hands them to the adapters as soon as this unit of work commits
+    (:func:`deliver` with ``claimed``), so they are written ``sending`` (attempt 1) rather than
+    ``queued`` — a worker stopped between that commit and the provider call leaves them possibly
+    sent, as one stopped between a separate claim and the call did. A campaign message reaches the customer's timeline
     once, with the provider's answer (:mod:`trato.delivery.bulk`), not also when queued: a
     behavioural segment counting ``message_sent`` counts each campaign message once."""
     _at("decided")
@@ -336,6 +342,9 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
                                                   archive.append_prepared(session, prepared.archived), strict=True):
         message["reservation_id"], message["archive_entry_id"] = reservation_id, entry_id
     _at("archived")
+    if claim:
+        for message in messages:
+            message.update(state="sending", attempts=1, updated_at=now)
     bulk.insert_queued(session, messages)
     store_short_links(session, prepared.short_links)
     if prepared.updates:
@@ -359,13 +368,13 @@ def sync_recipients(session: Session, states: dict[str, str]) -> None:
 
 
 def deliver(message_ids: list[str], parts: dict[str, dict[str, str | bytes]] | None = None,
-            stale: timedelta | None = None, known: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
-    """Hand messages to the adapters, then move their recipients along. ``known``: the rows of
-    messages just written by :func:`write_chunk` (claimed without reading them back)."""
+            stale: timedelta | None = None, claimed: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+    """Hand messages to the adapters, then move their recipients along. ``claimed``: the rows of
+    messages :func:`write_chunk` wrote already claimed (sent as they are, nothing read back)."""
     if not message_ids:
         return {}
     states = bulk.deliver_many(message_ids, parts=parts, stale=stale, then=sync_recipients,
-                               known={m["id"]: m for m in known} or None)
+                               claimed={m["id"]: m for m in claimed} or None)
     _at("delivered")
     return states
 

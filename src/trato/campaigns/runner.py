@@ -4,7 +4,8 @@ Each chunk is one unit of work: the campaign row is read without a lock (a pause
 seen before the next chunk), the chunk's recipients are claimed (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL: runs on other workers take other recipients), processed by
 :func:`pipeline.prepare_chunk` and :func:`pipeline.write_chunk` (which adds to the campaign's
-counter in the database) and committed; its messages go to the adapters after the commit. The campaign row is locked only for
+counter in the database) and committed; its messages, written already claimed (``sending``), go to the
+adapters right after the commit. The campaign row is locked only for
 short decisions: a scheduled campaign starting, a throttled campaign's pace (``paced_until``,
 shared by all its runs, so the messages per minute hold across workers) and "done" (decided once,
 by whichever run finds nothing left to do).
@@ -168,14 +169,14 @@ def _run(campaign_id: str, max_chunks: int | None, stale: timedelta) -> str:
                                              most=None if max_chunks is None else max_chunks - done - 1)
                     if prepared is None:
                         prepared = pipeline.prepare_chunk(session, plan, rows, started)
-                    message_ids = pipeline.write_chunk(session, campaign, prepared, started)
+                    message_ids = pipeline.write_chunk(session, campaign, prepared, started, claim=True)
             if not rows:
                 outcome = _finish(campaign_id, stale)
                 if outcome == "more":
                     continue
                 return outcome
             assert prepared is not None
-            pipeline.deliver(message_ids, prepared.decoded_parts(), known=prepared.messages)
+            pipeline.deliver(message_ids, prepared.decoded_parts(), claimed=prepared.messages)
             done += 1
             if max_chunks is not None and done >= max_chunks:
                 return "running"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from trato.archive import service as archive
 from trato.content import service as content
 from trato.core.clock import iso, utcnow
-from trato.core.db import chunks, on_commit, unit_of_work
+from trato.core.db import chunks, new_session, on_commit, unit_of_work
 from trato.core.errors import ConfigurationError
 from trato.customers import service as customers
 from trato.delivery.channels import registry
@@ -40,8 +40,10 @@ _WORKING = [MESSAGES.c[name] for name in (
 
 
 def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert messages that a bulk send has decided, rendered and archived (state ``queued``),
-    with their ``decided`` and ``queued`` events. Message ids are the caller's (unique keys)."""
+    """Insert messages that a bulk send has decided, rendered and archived, with their ``decided``
+    and ``queued`` events. Message ids are the caller's (unique keys). A row the caller hands over
+    already claimed (state ``sending``, attempt 1: it goes to the adapters right after this unit of
+    work commits, see :func:`deliver_many`'s ``claimed``) gets its ``sending`` event too."""
     for part in chunks(list(rows), 1000):
         session.execute(MESSAGES.insert(), list(part))
     events = []
@@ -50,7 +52,10 @@ def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                        "details": {"outcome": "send", "channel": row["channel"]}})
         events.append({"message_id": row["id"], "state": "queued", "at": row["created_at"],
                        "details": {"channel": row["channel"], "archive_entry_id": row["archive_entry_id"]}})
-    for part in chunks(events, 2000):
+        if row["state"] == "sending":
+            events.append({"message_id": row["id"], "state": "sending", "at": row["updated_at"],
+                           "details": {"attempt": row["attempts"]}})
+    for part in chunks(events, 3000):
         session.execute(EVENTS.insert(), list(part))
 
 
@@ -73,21 +78,24 @@ def _keys(session: Session, communication_ids: set[str]) -> dict[str, str]:
 def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str, str | bytes]] | None = None,
                  stale: timedelta | None = None,
                  then: Callable[[Session, dict[str, str]], None] | None = None,
-                 known: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
+                 claimed: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
     """Hand these messages to their adapters; returns each message's state afterwards.
 
     Only queued or retrying messages are sent. ``parts``: the rendered parts by message id (else
     read back from the archive). A message found ``sending`` was being sent by a worker that
-    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``. ``known``: the
-    rows of messages the caller has just inserted (``queued``, never attempted), by id: those still
-    so are claimed without being read back. ``then`` is called with the states in the unit of work
+    stopped: with ``stale`` (how old its state must be) it becomes ``possibly_sent``. ``claimed``: the
+    rows, by id, of messages the caller inserted already claimed (``sending``, attempt 1) in a unit of
+    work that has committed: they are sent as they are, with no claim and nothing read back. Claiming
+    them when they are written leaves the same window as claiming them here (a worker stopped after
+    that commit and before the provider call leaves them ``sending``, possibly sent, never resent),
+    and saves a statement and a commit a batch. ``then`` is called with the states in the unit of work
     that records the providers' answers (what follows the messages, e.g. a campaign's recipients,
     commits with them).
     """
-    claimed, states = _claim(message_ids, parts or {}, stale, known)
+    taken, states = _claim(message_ids, parts or {}, stale, claimed)
     results: list[tuple[OutgoingMessage, int, str, ProviderResult]] = []
     chains: dict[str, list[registry.Configured]] = {}
-    for outgoing, attempt in claimed:
+    for outgoing, attempt in taken:
         # The same providers, failover order, circuits and rate limits as a single send.
         try:
             providers = chains.get(outgoing.channel) or registry.chain(outgoing.channel)
@@ -107,33 +115,22 @@ def deliver_many(message_ids: Sequence[str], *, parts: Mapping[str, Mapping[str,
 
 
 def _claim(message_ids: Sequence[str], parts: Mapping[str, Mapping[str, str | bytes]],
-           stale: timedelta | None, known: Mapping[str, Mapping[str, Any]] | None = None,
+           stale: timedelta | None, claimed_already: Mapping[str, Mapping[str, Any]] | None = None,
            ) -> tuple[list[tuple[OutgoingMessage, int]], dict[str, str]]:
     claimed: list[tuple[OutgoingMessage, int]] = []
     states: dict[str, str] = {}
-    with unit_of_work() as session:
+    mine = {mid: claimed_already[mid] for mid in message_ids if mid in claimed_already} if claimed_already else {}
+    ids = [mid for mid in message_ids if mid not in mine]
+    # All claimed when written (a campaign's chunk): nothing to lock or change, only keys to read.
+    with unit_of_work() if ids else new_session(readonly=True) as session:
         now = utcnow()
-        ids = list(message_ids)
-        taken: list[str] = []
-        if known:
-            # Messages the caller has just queued (their rows in hand): claimed by one UPDATE that
-            # says which it took, with no row read back; any other state goes the long way below.
-            fresh = [mid for mid in ids if mid in known]
-            for part in chunks(fresh, 1000):
-                taken += session.execute(update(MESSAGES).where(
-                    MESSAGES.c.id.in_(list(part)), MESSAGES.c.state == "queued", MESSAGES.c.attempts == 0,
-                ).values(state="sending", updated_at=now, attempts=1).returning(MESSAGES.c.id)).scalars()
-            took = set(taken)
-            ids = [mid for mid in ids if mid not in took]
         rows = session.execute(select(*_WORKING).where(MESSAGES.c.id.in_(ids)).with_for_update()
                                ).mappings().all() if ids else []
-        mine = {mid: known[mid] for mid in taken} if known else {}
         keys = _keys(session, {r["communication_id"] for r in rows} | {r["communication_id"] for r in mine.values()})
         moves, events, lost = [], [], []
         for mid, r in mine.items():
             found = parts.get(mid) or archive.content_of(session, r["archive_entry_id"])
-            events.append({"message_id": mid, "state": "sending", "at": now, "details": {"attempt": 1}})
-            claimed.append((_outgoing(r, found, keys), 1))
+            claimed.append((_outgoing(r, found, keys), r["attempts"]))
             states[mid] = "sending"
         for r in rows:
             states[r["id"]] = r["state"]
