@@ -112,3 +112,42 @@ def test_datetimes_bound_many_times_over_come_back_as_written(database_url):
         assert found == values
     finally:
         table.drop(engine)
+
+
+def test_rows_inserted_through_the_driver_read_back_as_sqlalchemy_would_have_written_them(database_url):
+    """writes.insert_many (the hot bulk writes) against SQLAlchemy's own insert of the same rows:
+    datetimes in any zone, JSON (None included), booleans, bytes and NULLs come back the same."""
+    from datetime import datetime, timedelta, timezone
+
+    import pytest
+    from sqlalchemy import Boolean, Column, Integer, LargeBinary, MetaData, String, Table, insert, select
+
+    from trato.core.db import JSONType, UTCDateTime, get_engine
+    from trato.customers import writes
+
+    table = Table("test_driver_rows", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("name", String(20)), Column("at", UTCDateTime), Column("data", JSONType),
+                  Column("flag", Boolean), Column("blob", LargeBinary), Column("kind", String(10), default="x"))
+    engine = get_engine()
+    table.create(engine)
+    try:
+        madrid = timezone(timedelta(hours=2))
+        rows = [{"name": "ana", "at": datetime(2026, 3, 1, 18, 30, 0, 250, tzinfo=timezone.utc),
+                 "data": {"a": [1, "dos", None], "ñ": True}, "flag": True, "blob": b"\x00\xff", "kind": "a"},
+                {"name": None, "at": datetime(2026, 3, 1, 20, 30, tzinfo=madrid), "data": None, "flag": False,
+                 "blob": None, "kind": "b"},
+                {"name": "luis", "at": None, "data": [], "flag": None, "blob": b"", "kind": "c"}]
+        with engine.begin() as conn:
+            conn.execute(insert(table), [{"id": i, **r} for i, r in enumerate(rows)])
+            writes.insert_many(conn, table, [{"id": 10 + i, **r} for i, r in enumerate(rows)])
+            found = {i: tuple(rest) for i, *rest in conn.execute(
+                select(table.c.id, table.c.name, table.c.at, table.c.data, table.c.flag, table.c.blob, table.c.kind))}
+            raw = dict(conn.execute(select(table.c.id, table.c.data.is_(None))).all())
+        for i in range(len(rows)):
+            assert found[10 + i] == found[i]
+            assert raw[10 + i] == raw[i]  # JSON None is stored alike (JSON null, not SQL NULL)
+        assert found[1][1] == datetime(2026, 3, 1, 18, 30, tzinfo=timezone.utc)
+        with engine.begin() as conn, pytest.raises(ValueError, match="kind"):
+            writes.insert_many(conn, table, [{"id": 99, "name": "sin tipo"}])  # a default it would lose
+    finally:
+        table.drop(engine)

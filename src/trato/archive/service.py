@@ -32,6 +32,7 @@ from trato.core.clock import as_utc, utcnow
 from trato.core.db import insert_for
 from trato.core.ids import new_id
 from trato.customers import service as customers_service
+from trato.customers import writes
 
 __all__ = [
     "STATUSES", "VerifyReport", "content_of", "erase_customer", "get_entry", "last_sent_and_volume",
@@ -460,8 +461,7 @@ def append_prepared(session: Session, rows: list[dict[str, Any]]) -> list[str]:
         sequence += 1
         row.update(sequence=sequence, prev_hash=prev_hash, created_at=now)
         row["entry_hash"] = prev_hash = chain.entry_hash(row)
-    for part in _chunked(rows, 1000):
-        conn.execute(_INSERT, list(part))
+    writes.insert_many(conn, _ENTRIES, rows)
     conn.execute(_MOVE_HEAD, {"sequence": sequence, "entry_hash": prev_hash})
     return [r["id"] for r in rows]
 
@@ -469,17 +469,22 @@ def append_prepared(session: Session, rows: list[dict[str, Any]]) -> list[str]:
 def _record_known_statuses(session: Session, items: Sequence[Mapping[str, Any]]) -> None:
     """:func:`record_statuses` when the caller knows each entry id and has no details to keep
     (a bulk send's "accepted"): nothing to look up first; the entry's status moves only forward."""
-    now = utcnow()
-    rows = [{"entry_id": i["entry_id"], "status": i["status"], "at": as_utc(i["at"]),
-             "provider_id": i.get("provider_id"), "details": None, "recorded_at": now} for i in items]
     conn = session.connection()
-    conn.execute(insert_for(session)(ArchiveStatus.__table__).on_conflict_do_nothing(
-        index_elements=["entry_id", "status", "at"]), rows)
-    conn.execute(update(_ENTRIES).where(
-        _ENTRIES.c.id == bindparam("b_id"),
-        _ENTRIES.c.status_at.is_(None) | (_ENTRIES.c.status_at <= bindparam("b_at"))).values(
-        status=bindparam("b_status"), status_at=bindparam("b_at")),
-        [{"b_id": r["entry_id"], "b_status": r["status"], "b_at": r["at"]} for r in rows])
+    dialect = conn.dialect.name
+    recorded = writes.moment(dialect, utcnow())
+    rows = [{"entry_id": i["entry_id"], "status": i["status"], "at": writes.moment(dialect, i["at"]),
+             "provider_id": i.get("provider_id"), "recorded_at": recorded} for i in items]
+    writes.execute_many(conn, writes.driver_sql(dialect, _ADD_STATUS), rows)
+    writes.execute_many(conn, writes.driver_sql(dialect, _MOVE_STATUS), rows)
+
+
+# A status seen twice (the same entry, status and moment) is kept once; the entry's own status
+# moves only forward in time.
+_ADD_STATUS = ("INSERT INTO archive_statuses (entry_id, status, at, provider_id, details, recorded_at) "
+               "VALUES (:entry_id, :status, :at, :provider_id, 'null', :recorded_at) "
+               "ON CONFLICT (entry_id, status, at) DO NOTHING")
+_MOVE_STATUS = ("UPDATE archived_messages SET status = :status, status_at = :at "
+                "WHERE id = :entry_id AND (status_at IS NULL OR status_at <= :at)")
 
 
 def _chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trato.archive import chain
@@ -32,6 +32,7 @@ from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
 from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import as_utc
+from trato.customers import writes
 from trato.delivery import bulk
 from trato.policy import service as policy
 
@@ -324,6 +325,13 @@ def _contacted_meanwhile(session: Session, prepared: Prepared) -> Prepared:
     return prepared.only({rid for rid, cid in prepared.recipients.items() if cid not in moved})
 
 
+# A recipient's state after its chunk (statements run as plain driver executemany: one a recipient).
+_MOVE_RECIPIENT = ("UPDATE campaign_recipients SET variant = :b_variant, state = :b_state, channel = :b_channel, "
+                   "reason = :b_reason, message_id = :b_message, not_before = :b_nb, processed_at = :b_at "
+                   "WHERE id = :b_id")
+_FOLLOW_MESSAGE = "UPDATE campaign_recipients SET state = :b_state WHERE message_id = :b_message"
+
+
 def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: datetime, *,
                 claim: bool = False) -> list[str]:
     """Store a prepared chunk in the caller's unit of work: decisions, contact bookings, the
@@ -348,11 +356,11 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
     bulk.insert_queued(session, messages)
     store_short_links(session, prepared.short_links)
     if prepared.updates:
-        session.connection().execute(
-            update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("b_id")).values(
-                variant=bindparam("b_variant"), state=bindparam("b_state"), channel=bindparam("b_channel"),
-                reason=bindparam("b_reason"), message_id=bindparam("b_message"), not_before=bindparam("b_nb"),
-                processed_at=bindparam("b_at")), prepared.updates)
+        conn = session.connection()
+        dialect = conn.dialect.name
+        writes.execute_many(conn, writes.driver_sql(dialect, _MOVE_RECIPIENT), [
+            {**u, "b_nb": writes.moment(dialect, u["b_nb"]), "b_at": writes.moment(dialect, u["b_at"])}
+            for u in prepared.updates])
     count_processed(session, campaign, sum(1 for u in prepared.updates if u["b_state"] != "pending"), now)
     _at("before_commit")
     return [m["id"] for m in messages]
@@ -363,8 +371,8 @@ def sync_recipients(session: Session, states: dict[str, str]) -> None:
     moves = [{"b_message": mid, "b_state": RECIPIENT_STATE[state]} for mid, state in states.items()
              if state in RECIPIENT_STATE]
     if moves:
-        session.connection().execute(update(RECIPIENTS).where(RECIPIENTS.c.message_id == bindparam("b_message"))
-                                     .values(state=bindparam("b_state")), moves)
+        conn = session.connection()
+        writes.execute_many(conn, writes.driver_sql(conn.dialect.name, _FOLLOW_MESSAGE), moves)
 
 
 def deliver(message_ids: list[str], parts: dict[str, dict[str, str | bytes]] | None = None,

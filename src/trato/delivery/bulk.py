@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from trato.archive import service as archive
 from trato.content import service as content
 from trato.core.clock import iso, utcnow
-from trato.core.db import chunks, new_session, on_commit, unit_of_work
+from trato.core.db import new_session, on_commit, unit_of_work
 from trato.core.errors import ConfigurationError
 from trato.customers import service as customers
+from trato.customers import writes
 from trato.delivery.channels import registry
 from trato.delivery.channels.base import OutgoingMessage, ProviderResult
 from trato.delivery.models import Message, MessageEvent
@@ -39,13 +40,17 @@ _WORKING = [MESSAGES.c[name] for name in (
     "last_error")]
 
 
+_ACCEPTED = ("UPDATE delivery_messages SET state = 'accepted', provider = :provider, provider_message_id = :pid, "
+             "accepted_at = :at, last_error = NULL, updated_at = :at WHERE id = :id")
+
+
 def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert messages that a bulk send has decided, rendered and archived, with their ``decided``
     and ``queued`` events. Message ids are the caller's (unique keys). A row the caller hands over
     already claimed (state ``sending``, attempt 1: it goes to the adapters right after this unit of
     work commits, see :func:`deliver_many`'s ``claimed``) gets its ``sending`` event too."""
-    for part in chunks(list(rows), 1000):
-        session.execute(MESSAGES.insert(), list(part))
+    conn = session.connection()
+    writes.insert_many(conn, MESSAGES, rows)
     events = []
     for row in rows:
         events.append({"message_id": row["id"], "state": "decided", "at": row["created_at"],
@@ -55,8 +60,7 @@ def insert_queued(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         if row["state"] == "sending":
             events.append({"message_id": row["id"], "state": "sending", "at": row["updated_at"],
                            "details": {"attempt": row["attempts"]}})
-    for part in chunks(events, 3000):
-        session.execute(EVENTS.insert(), list(part))
+    writes.insert_many(conn, EVENTS, events)
 
 
 def timeline_rows(rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str], at: datetime) -> list[dict[str, Any]]:
@@ -233,11 +237,10 @@ def _record(results: list[tuple[OutgoingMessage, int, str, ProviderResult]],
             states[r["id"]] = r["state"]
         conn = session.connection()
         if accepted:
-            conn.execute(update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
-                state="accepted", provider=bindparam("b_provider"), provider_message_id=bindparam("b_pid"),
-                accepted_at=now, last_error=None, updated_at=now),
-                [{"b_id": r["id"], "b_provider": r["provider"], "b_pid": r["provider_message_id"]} for r in accepted])
-            session.execute(EVENTS.insert(), [{"message_id": r["id"], "state": "accepted", "at": now, "details": {
+            at = writes.moment(conn.dialect.name, now)
+            writes.execute_many(conn, writes.driver_sql(conn.dialect.name, _ACCEPTED), [
+                {"id": r["id"], "provider": r["provider"], "pid": r["provider_message_id"], "at": at} for r in accepted])
+            writes.insert_many(conn, EVENTS, [{"message_id": r["id"], "state": "accepted", "at": now, "details": {
                 "provider": r["provider"], "provider_message_id": r["provider_message_id"]}} for r in accepted])
             archive.record_statuses(session, [{"message_id": r["id"], "entry_id": r["archive_entry_id"],
                                                "status": "accepted", "at": now,

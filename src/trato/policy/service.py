@@ -22,6 +22,7 @@ from trato.core.clock import as_utc, utcnow
 from trato.core.db import chunks, insert_for, next_ids
 from trato.core.settings import get_settings
 from trato.customers import service as customers
+from trato.customers import writes
 from trato.policy import config as policy_config
 from trato.policy import privacy
 from trato.policy.config import (  # noqa: F401  (re-exported)
@@ -217,8 +218,7 @@ def log_decisions(session: Session, items: Sequence[tuple[str, str, str, str, De
          "outcome": d.outcome, "channel": d.channel, "at": d.at or now, "reasons": d.compact(), "decided_at": now}
         for cid, communication, purpose, topic, d in items
     ]
-    if rows:
-        session.execute(DecisionLog.__table__.insert(), rows)
+    writes.insert_many(session.connection(), DecisionLog.__table__, rows)
 
 
 def decisions_of(session: Session, *, customer_id: str, limit: int = 100) -> list[DecisionLog]:
@@ -471,8 +471,7 @@ def reserve_many(session: Session, items: Sequence[dict[str, Any]]) -> list[int]
     ids = next_ids(session, table, len(rows))
     for row, reservation_id in zip(rows, ids, strict=True):
         row["id"] = reservation_id
-    for part in chunks(rows, 1000):
-        session.execute(table.insert(), list(part))
+    writes.insert_many(session.connection(), table, rows)
     return ids
 
 
