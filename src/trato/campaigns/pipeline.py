@@ -32,6 +32,7 @@ from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
 from trato.core.channels import ADDRESS_KIND
 from trato.core.clock import as_utc
+from trato.customers import service as customers
 from trato.customers import writes
 from trato.delivery import bulk
 from trato.policy import service as policy
@@ -221,8 +222,9 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
         else:
             groups.setdefault(group, []).append(r.customer_id)
     config = policy.load_config(session)
-    contexts = policy.prepare_contexts(session, customer_ids=[c for ids in groups.values() for c in ids],
-                                       config=config, at=now)
+    deciding = [c for ids in groups.values() for c in ids]
+    loaded = customers.load_profiles(session, deciding)  # read once: for the decisions and the templates
+    contexts = policy.prepare_contexts(session, customer_ids=deciding, config=config, at=now, loaded=loaded)
     variants = {v["key"]: v for v in plan.variants}
     archived: list[dict[str, Any]] = []
     instrument = Instrumenter(campaign_id=plan.id, utm=plan.utm)
@@ -263,7 +265,7 @@ def prepare_chunk(session: Session, plan: Plan, rows: Sequence[Pending], now: da
                 out.updates.append(_update(r, key, "excluded", now=now, reason=reason_of(decision)))
         ids = {cid: message_id(plan.id, by_customer[cid].id) for cid, _ in sending}
         rendered = content.render_many(session, communication_id=communication.id, version_id=version.id,
-                                       items=sending, data=plan.data, at=now, message_ids=ids)
+                                       items=sending, data=plan.data, at=now, message_ids=ids, loaded=loaded)
         messages: list[dict[str, Any]] = []
         for cid, channel in sending:
             r, decision, done = by_customer[cid], decided[cid], rendered.get(cid)

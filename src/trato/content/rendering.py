@@ -87,23 +87,18 @@ def _values(customer: Any, identities: dict[str, list[str]], lifetime: dict[str,
     return profile, identities, computed
 
 
-def customer_values_many(session: Session, customer_ids: list[str]
+def customer_values_many(session: Session, customer_ids: list[str], *,
+                         loaded: Mapping[str, customers.Loaded] | None = None,
                          ) -> dict[str, tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]]:
-    """:func:`customer_values` for many customers in three queries (bulk sends)."""
+    """:func:`customer_values` for many customers in a few queries (bulk sends); ``loaded``: their
+    profiles as :func:`customers.load_profiles` read them already (a campaign chunk reads them once)."""
     if not customer_ids:
         return {}
-    c = customers.Customer
-    rows = list(session.execute(select(
-        c.id, c.traits, c.first_name, c.last_name, c.email, c.phone, c.locale, c.country, c.timezone, c.birthday,
-        c.customer_since, c.first_seen_at, c.last_seen_at, c.event_count, c.purchase_count, c.last_purchase_at,
-        c.last_channel).where(c.id.in_(customer_ids))))  # columns, not objects: a chunk reads 500 of them
-    identities: dict[str, dict[str, list[str]]] = {row.id: {} for row in rows}
-    for cid, kind, value in session.execute(
-            select(customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
-            .where(customers.Identity.customer_id.in_(customer_ids)).order_by(customers.Identity.id)):
-        identities.setdefault(cid, {}).setdefault(kind, []).append(value)
-    lifetimes = customers.lifetime_values(session, customer_ids=customer_ids)
-    return {row.id: _values(row, identities.get(row.id, {}), lifetimes.get(row.id, {})) for row in rows}
+    if loaded is None:
+        loaded = customers.load_profiles(session, customer_ids)
+    lifetimes = customers.lifetime_values(session, customer_ids=[c for c in customer_ids if c in loaded])
+    return {cid: _values(found.row, found.identities, lifetimes.get(cid, {}))
+            for cid in customer_ids if (found := loaded.get(cid)) is not None}
 
 
 def choose_language(communication: Communication, version: TemplateVersion, channel: str,

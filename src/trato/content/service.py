@@ -453,10 +453,11 @@ def approved_version(session: Session, *, communication_id: str, version_id: str
 def render_many(
     session: Session, *, communication_id: str, items: Iterable[tuple[str, str]], version_id: str | None = None,
     data: Mapping[str, Any] | None = None, at: datetime | None = None, failed: dict[str, str] | None = None,
-    message_ids: Mapping[str, str] | None = None,
+    message_ids: Mapping[str, str] | None = None, loaded: Mapping[str, Any] | None = None,
 ) -> dict[str, Rendered]:
     """What many customers are sent, each on their channel: ``items`` are (customer_id, channel);
-    ``message_ids`` (by customer), when the messages' ids are known already, go into their links.
+    ``message_ids`` (by customer), when the messages' ids are known already, go into their links;
+    ``loaded``: the profiles as ``customers.load_profiles`` read them already.
 
     The bulk form of :func:`render_for_send`: profiles are read in a few queries and the compiled
     templates and content blocks are shared, so per customer only the template runs.
@@ -466,7 +467,7 @@ def render_many(
     communication, version = approved_version(session, communication_id=communication_id, version_id=version_id)
     failed = failed if failed is not None else {}
     wanted = list(items)
-    values = rendering.customer_values_many(session, [cid for cid, _ in wanted])
+    values = rendering.customer_values_many(session, [cid for cid, _ in wanted], loaded=loaded)
     shared = rendering.json_safe(dict(data if data is not None else communication.sample_data or {}))
     blocks: dict[str, dict[str, str]] = {}
     found: dict[str, Rendered] = {}

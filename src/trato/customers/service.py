@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import phonenumbers
@@ -110,6 +110,35 @@ def search(session: Session, *, query: str, limit: int = 20) -> list[Customer]:
         conditions.append(Customer.id == text)
     stmt = stmt.where(or_(*conditions)).order_by(Customer.search_name).limit(limit)
     return list(session.scalars(stmt))
+
+
+class Loaded(NamedTuple):
+    """A profile read for a bulk send: its columns (``row``) and identity values by kind, oldest first."""
+
+    row: Any
+    identities: dict[str, list[str]]
+
+
+# What bulk sends read of a profile: the policy's time zone and traits, and what templates show.
+_LOADED_COLUMNS = (
+    "id", "traits", "first_name", "last_name", "email", "phone", "locale", "country", "timezone", "birthday",
+    "customer_since", "first_seen_at", "last_seen_at", "event_count", "purchase_count", "last_purchase_at",
+    "last_channel")
+
+
+def load_profiles(session: Session, customer_ids: Sequence[str]) -> dict[str, Loaded]:
+    """Many profiles with their identities in two queries per 500 (columns, not ORM objects): read
+    once for a campaign chunk, then shared by the policy's decisions and the templates."""
+    found: dict[str, Loaded] = {}
+    columns = [getattr(Customer, name) for name in _LOADED_COLUMNS]
+    for part in chunks(sorted(set(customer_ids)), 500):
+        for row in session.execute(select(*columns).where(Customer.id.in_(part))):
+            found[row.id] = Loaded(row, {})
+        for cid, kind, value in session.execute(select(Identity.customer_id, Identity.kind, Identity.value)
+                                                .where(Identity.customer_id.in_(part)).order_by(Identity.id)):
+            if cid in found:
+                found[cid].identities.setdefault(kind, []).append(value)
+    return found
 
 
 def identities_of(session: Session, customer_id: str) -> list[Identity]:

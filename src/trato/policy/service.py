@@ -9,7 +9,7 @@ suppressions, keywords, links and privacy requests are re-exported from their mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,9 +68,10 @@ def _history_window(config: PolicyConfig) -> timedelta:
 
 
 def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: PolicyConfig,
-                     at: datetime) -> dict[str, CustomerContext]:
+                     at: datetime, loaded: Mapping[str, Any] | None = None) -> dict[str, CustomerContext]:
     """Everything decisions need about these customers (profiles as stored, by id), in a few
-    queries per 500 customers; the result feeds :func:`decide_many`."""
+    queries per 500 customers; the result feeds :func:`decide_many`. ``loaded``: their profiles
+    and identities as ``customers.load_profiles`` read them already (a campaign chunk)."""
     default_zone = get_settings().default_timezone
     since = as_utc(at) - _history_window(config)
     found: dict[str, CustomerContext] = {}
@@ -78,16 +79,22 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
         # Columns, not ORM objects: a campaign chunk reads 500 profiles, consents and preferences.
         c = customers.Customer
         profiles: dict[str, Any]
-        if len(part) == 1:  # one decision: the profile is usually in the session already
-            one = session.get(c, part[0])
-            profiles = {one.id: one} if one is not None else {}
+        kinds: dict[str, dict[str, list[str]]]
+        if loaded is not None:
+            profiles = {cid: loaded[cid].row for cid in part if cid in loaded}
+            kinds = {cid: loaded[cid].identities for cid in profiles}
         else:
-            profiles = {row.id: row for row in session.execute(select(c.id, c.timezone, c.traits).where(c.id.in_(part)))}
-        kinds: dict[str, dict[str, list[str]]] = {cid: {} for cid in profiles}
-        for cid, kind, value in session.execute(select(
-                customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
-                .where(customers.Identity.customer_id.in_(part)).order_by(customers.Identity.id)):
-            kinds[cid].setdefault(kind, []).append(value)
+            if len(part) == 1:  # one decision: the profile is usually in the session already
+                one = session.get(c, part[0])
+                profiles = {one.id: one} if one is not None else {}
+            else:
+                profiles = {row.id: row for row in session.execute(
+                    select(c.id, c.timezone, c.traits).where(c.id.in_(part)))}
+            kinds = {cid: {} for cid in profiles}
+            for cid, kind, value in session.execute(select(
+                    customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
+                    .where(customers.Identity.customer_id.in_(part)).order_by(customers.Identity.id)):
+                kinds[cid].setdefault(kind, []).append(value)
         hashes: dict[str, list[tuple[str, str]]] = {}
         for cid in profiles:
             hashes.setdefault(address_hash("customer", cid), []).append((cid, "customer"))
