@@ -253,3 +253,17 @@ def test_the_time_limit_counts_cpu_time_and_reads_that_clock_only_when_it_could_
     with pytest.raises(sandbox.OverBudget) as caught:
         budget.tick()
     assert caught.value.code == "template_timeout"
+
+
+@pytest.mark.parametrize("char, size", [("ñ", 2), ("€", 3), ("😀", 4), ("a", 1)])
+def test_the_output_limit_counts_utf8_bytes_exactly(char, size):
+    """Output is measured by an upper bound (4 bytes a character) until that nears the limit, then
+    exactly: a message of exactly the limit renders, one byte more is refused."""
+    limits = Limits(timeout_ms=20_000, max_output_bytes=12_000)
+    fits = 12_000 // size
+    source = "{% for i in range(n) %}" + char + "{% endfor %}"
+    out = render_source(source, {"n": fits}, limits=limits)
+    assert len(out.encode()) == fits * size
+    with pytest.raises(TemplateError) as caught:
+        render_source(source, {"n": fits + 1}, limits=limits)
+    assert caught.value.code == "template_too_large"
