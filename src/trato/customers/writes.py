@@ -172,8 +172,24 @@ def timestamp(dialect: str, value: datetime | None) -> Any:
 
 
 def moment(dialect: str, value: datetime | None) -> Any:
-    """:func:`timestamp` of any datetime (naive ones are UTC, as ``UTCDateTime`` takes them)."""
-    return None if value is None else timestamp(dialect, as_utc(value))
+    """:func:`timestamp` of any datetime (naive ones are UTC, as ``UTCDateTime`` takes them).
+
+    Bulk writes bind one moment many times over (a chunk's messages, events and statuses carry
+    one ``now``): the last one's text is kept, by identity, so it is formatted once (as
+    ``UTCDateTime`` does for SQLAlchemy's binds). One tuple, replaced whole, so threads sharing
+    it never see half of one."""
+    global _last_moment
+    if value is None:
+        return None
+    seen = _last_moment
+    if seen[0] is value and seen[1] == dialect:
+        return seen[2]
+    text = timestamp(dialect, as_utc(value))
+    _last_moment = (value, dialect, text)
+    return text
+
+
+_last_moment: tuple[Any, str, Any] = (None, "", None)
 
 
 def day(dialect: str, value: date) -> Any:
