@@ -31,7 +31,7 @@ from trato.campaigns.models import Campaign, CampaignRecipient
 from trato.campaigns.tracking import Instrumenter
 from trato.content import service as content
 from trato.core.channels import ADDRESS_KIND
-from trato.core.clock import as_utc
+from trato.core.clock import as_utc, utcnow
 from trato.customers import service as customers
 from trato.customers import writes
 from trato.delivery import bulk
@@ -352,9 +352,10 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
                                                   archive.append_prepared(session, prepared.archived), strict=True):
         message["reservation_id"], message["archive_entry_id"] = reservation_id, entry_id
     _at("archived")
-    if claim:
+    if claim:  # "sending" since now, not since the chunk began (stale sending is measured from here)
+        claimed_at = utcnow()
         for message in messages:
-            message.update(state="sending", attempts=1, updated_at=now)
+            message.update(state="sending", attempts=1, updated_at=claimed_at)
     bulk.insert_queued(session, messages)
     store_short_links(session, prepared.short_links)
     if prepared.updates:
