@@ -172,3 +172,23 @@ def test_different_parts_never_serialise_alike(one, other):
     # Text and bytes of the same value are different parts: an e-mail body is not a PDF.
     assert (chain.encode_parts(one) == chain.encode_parts(other)) == (
         {k: (type(v), v) for k, v in one.items()} == {k: (type(v), v) for k, v in other.items()})
+
+
+def test_statuses_keep_no_index_of_their_own_on_the_entry_and_migrations_go_both_ways(database_url):
+    """Migration 0018 drops archive_statuses' index on entry_id (its unique constraint on
+    (entry_id, status, at) serves lookups by entry); going back to 0017 makes it again."""
+    from sqlalchemy import inspect
+
+    from trato.core import migrate
+    from trato.core.db import get_engine
+
+    def indexes() -> set[str]:
+        return {ix["name"] for ix in inspect(get_engine()).get_indexes("archive_statuses")}
+
+    assert "ix_archive_statuses_entry_id" not in indexes()
+    migrate.downgrade("0017")
+    try:
+        assert "ix_archive_statuses_entry_id" in indexes()
+    finally:
+        migrate.upgrade()
+    assert "ix_archive_statuses_entry_id" not in indexes()

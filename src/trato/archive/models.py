@@ -77,10 +77,11 @@ class ArchiveStatus(Base):
     """A delivery state of an archived message (accepted, delivered, bounced, ...), as reported."""
 
     __tablename__ = "archive_statuses"
+    # Lookups by entry use the unique constraint, which starts with entry_id (no index of its own).
     __table_args__ = (UniqueConstraint("entry_id", "status", "at"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    entry_id: Mapped[str] = mapped_column(ForeignKey("archived_messages.id"), index=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("archived_messages.id"))
     status: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     provider_id: Mapped[str | None] = mapped_column(String(200))
