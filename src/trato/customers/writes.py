@@ -174,22 +174,24 @@ def timestamp(dialect: str, value: datetime | None) -> Any:
 def moment(dialect: str, value: datetime | None) -> Any:
     """:func:`timestamp` of any datetime (naive ones are UTC, as ``UTCDateTime`` takes them).
 
-    Bulk writes bind one moment many times over (a chunk's messages, events and statuses carry
-    one ``now``): the last one's text is kept, by identity, so it is formatted once (as
-    ``UTCDateTime`` does for SQLAlchemy's binds). One tuple, replaced whole, so threads sharing
-    it never see half of one."""
-    global _last_moment
+    Bulk writes bind a few moments many times over (a chunk's messages carry when they were made
+    and when they were claimed; their events, one or the other): the last few are kept with their
+    text, by identity, so each is formatted once. One tuple, replaced whole, so threads sharing it
+    never see half of one."""
+    global _recent_moments
     if value is None:
         return None
-    seen = _last_moment
-    if seen[0] is value and seen[1] == dialect:
-        return seen[2]
+    recent = _recent_moments
+    for seen, seen_dialect, text in recent:
+        if seen is value and seen_dialect == dialect:
+            return text
     text = timestamp(dialect, as_utc(value))
-    _last_moment = (value, dialect, text)
+    _recent_moments = ((value, dialect, text), *recent[:RECENT_MOMENTS - 1])
     return text
 
 
-_last_moment: tuple[Any, str, Any] = (None, "", None)
+RECENT_MOMENTS = 4
+_recent_moments: tuple[tuple[Any, str, Any], ...] = ()
 
 
 def day(dialect: str, value: date) -> Any:
