@@ -192,3 +192,30 @@ def test_statuses_keep_no_index_of_their_own_on_the_entry_and_migrations_go_both
     finally:
         migrate.upgrade()
     assert "ix_archive_statuses_entry_id" not in indexes()
+
+
+def test_a_bulk_append_with_a_message_archived_already_is_refused_whole_and_names_it(session):
+    """record_many leans on the unique message id: a batch holding a message archived already is
+    refused with the taken ids, and nothing of it stays (the chain head does not move)."""
+    from datetime import UTC, datetime
+
+    from tests.archive.conftest import ANA
+    from trato.archive import service
+    from trato.archive.errors import MessageAlreadyArchived
+
+    def item(message_id: str) -> dict[str, object]:
+        return {"customer_id": ANA["customer_id"], "communication_id": "com_PROMO", "version_id": "ver_1",
+                "channel": "email", "language": "es", "recipient": ANA["email"],
+                "parts": {"subject": "Hola", "html": f"<p>{message_id}</p>"}, "message_id": message_id,
+                "decision": {"outcome": "send"}, "sent_at": datetime(2026, 11, 2, 9, 30, tzinfo=UTC)}
+
+    first = service.record_many(session, [item("msg_a"), item("msg_b")])
+    session.commit()
+    with pytest.raises(MessageAlreadyArchived) as caught:
+        service.record_many(session, [item("msg_c"), item("msg_b"), item("msg_d")])
+    session.rollback()
+    assert caught.value.details == {"message_ids": ["msg_b"]}
+    assert len(service.search(session)) == 2
+    again = service.record_many(session, [item("msg_c"), item("msg_d")])
+    session.commit()
+    assert len(first) == len(again) == 2 and service.verify(session).ok
