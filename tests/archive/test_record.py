@@ -219,3 +219,11 @@ def test_a_bulk_append_with_a_message_archived_already_is_refused_whole_and_name
     again = service.record_many(session, [item("msg_c"), item("msg_d")])
     session.commit()
     assert len(first) == len(again) == 2 and service.verify(session).ok
+    # A caller that creates its messages in the same unit of work skips the look-up; the unique
+    # message id still refuses a duplicate.
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        service.append_prepared(session, service.prepare_many([item("msg_a")]), new_messages=True)
+    session.rollback()
+    assert len(service.search(session)) == 4 and service.verify(session).ok

@@ -443,14 +443,17 @@ def prepare_many(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def append_prepared(session: Session, rows: list[dict[str, Any]]) -> list[str]:
+def append_prepared(session: Session, rows: list[dict[str, Any]], *, new_messages: bool = False) -> list[str]:
     """The second half of :func:`record_many`: the rows of :func:`prepare_many` chained, in order,
-    under one hold of the chain head, and inserted. Returns the entry ids in order."""
+    under one hold of the chain head, and inserted. Returns the entry ids in order.
+    ``new_messages``: the caller creates these messages in this same unit of work (a campaign
+    chunk), so none can be archived already and the look-up that would name them is skipped; the
+    unique message id still refuses a duplicate."""
     if not rows:
         return []
     conn = session.connection()
     sequence, prev_hash = _lock_head(session, conn)
-    message_ids = [r["message_id"] for r in rows if r["message_id"] is not None]
+    message_ids = [] if new_messages else [r["message_id"] for r in rows if r["message_id"] is not None]
     for part in _chunked(message_ids, 500):
         taken = conn.execute(select(_ENTRIES.c.message_id).where(_ENTRIES.c.message_id.in_(part))).scalars().all()
         if taken:

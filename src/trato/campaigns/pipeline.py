@@ -349,7 +349,8 @@ def write_chunk(session: Session, campaign: Campaign, prepared: Prepared, now: d
     policy.log_decisions(session, prepared.logged)
     messages = prepared.messages
     for message, reservation_id, entry_id in zip(messages, policy.reserve_many(session, prepared.reservations),
-                                                  archive.append_prepared(session, prepared.archived), strict=True):
+                                                  archive.append_prepared(session, prepared.archived,
+                                                                          new_messages=True), strict=True):
         message["reservation_id"], message["archive_entry_id"] = reservation_id, entry_id
     _at("archived")
     if claim:  # "sending" since now, not since the chunk began (stale sending is measured from here)
