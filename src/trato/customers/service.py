@@ -32,7 +32,7 @@ __all__ = [
     "normalize_identity", "check_traits", "get_customer", "profile_traits", "lookup",
     "search", "timeline", "timeline_facets", "event_counts", "merge_log", "merge", "unmerge", "record_event",
     "create_customer", "set_traits", "add_identity", "rebuild_computed", "erase_personal_data", "react_to_events",
-    "merged_into", "current_profiles",
+    "merged_into", "current_profiles", "Loaded", "load_profiles",
 ]
 
 TIMELINE_KINDS = (

@@ -13,9 +13,9 @@ through it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson

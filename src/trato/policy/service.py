@@ -80,20 +80,19 @@ def prepare_contexts(session: Session, *, customer_ids: Sequence[str], config: P
         c = customers.Customer
         profiles: dict[str, Any]
         kinds: dict[str, dict[str, list[str]]]
-        if loaded is not None:
-            profiles = {cid: loaded[cid].row for cid in part if cid in loaded}
-            kinds = {cid: loaded[cid].identities for cid in profiles}
-        else:
-            if len(part) == 1:  # one decision: the profile is usually in the session already
-                one = session.get(c, part[0])
-                profiles = {one.id: one} if one is not None else {}
-            else:
-                profiles = {row.id: row for row in session.execute(
-                    select(c.id, c.timezone, c.traits).where(c.id.in_(part)))}
+        source = loaded
+        if source is None and len(part) > 1:
+            source = customers.load_profiles(session, part)
+        if source is not None:
+            profiles = {cid: source[cid].row for cid in part if cid in source}
+            kinds = {cid: source[cid].identities for cid in profiles}
+        else:  # one decision: the profile is usually in the session already
+            one = session.get(c, part[0])
+            profiles = {one.id: one} if one is not None else {}
             kinds = {cid: {} for cid in profiles}
             for cid, kind, value in session.execute(select(
                     customers.Identity.customer_id, customers.Identity.kind, customers.Identity.value)
-                    .where(customers.Identity.customer_id.in_(part)).order_by(customers.Identity.id)):
+                    .where(customers.Identity.customer_id == part[0]).order_by(customers.Identity.id)):
                 kinds[cid].setdefault(kind, []).append(value)
         hashes: dict[str, list[tuple[str, str]]] = {}
         for cid in profiles:
